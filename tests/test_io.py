@@ -1,0 +1,37 @@
+import json
+
+import pytest
+
+from slcbench.errors import SlcbenchError
+from slcbench.io import new_results_stem, write_json_atomic, write_text_atomic
+
+
+def test_write_refuses_to_overwrite_and_keeps_the_old_file(tmp_path):
+    target = tmp_path / "out.json"
+    write_json_atomic(target, {"a": 1})
+    with pytest.raises(SlcbenchError, match="already exists"):
+        write_json_atomic(target, {"a": 2})
+    assert json.loads(target.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]  # no temporary file left behind
+
+
+def test_write_overwrites_only_when_asked(tmp_path):
+    target = tmp_path / "out.txt"
+    write_text_atomic(target, "old")
+    write_text_atomic(target, "new", overwrite=True)
+    assert target.read_text() == "new"
+
+
+def test_write_into_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(SlcbenchError, match="does not exist"):
+        write_text_atomic(tmp_path / "nope" / "x.txt", "x")
+
+
+def test_new_results_stem_creates_folder_and_avoids_existing_files(tmp_path):
+    folder = tmp_path / "results" / "deep"
+    first = new_results_stem(folder, "speed", (".csv", ".json"))
+    assert folder.is_dir()
+    first.with_name(first.name + ".json").write_text("{}")
+    second = new_results_stem(folder, "speed", (".csv", ".json"))
+    assert second != first
+    assert second.name.startswith("speed-")
