@@ -128,6 +128,7 @@ def speed(
     eager: Annotated[bool, typer.Option("--eager", help="Time Python-launched forwards (includes launch overhead) instead of CUDA-graph replay.")] = False,
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model first (compile time is reported, not timed).")] = False,
     query: Annotated[bool, typer.Option("--query", help="Also time the full k-class model answering one queried class per example (one weight row, one dot product).")] = False,
+    cudnn_benchmark: Annotated[bool, typer.Option("--cudnn-benchmark/--no-cudnn-benchmark", help="Let cuDNN autotune convolution algorithms (fastest; the choice can differ between runs).")] = True,
     output: OutputDirOption = Path("results"),
     plot: Annotated[bool, typer.Option("--plot", help="Also write a PNG of time per example vs classes (the paper's Fig. 1).")] = False,
     seed: SeedOption = 0,
@@ -162,7 +163,7 @@ def speed(
     config = SpeedConfig(
         archs=resolve_arch_list(arch), classes=parse_class_spec(classes), device=target, protocol=protocol,
         precision=Precision(precision.value), eager=eager, channels_last=channels_last, compile=compile_model,
-        query=query, seed=seed,
+        query=query, cudnn_benchmark=cudnn_benchmark, seed=seed,
     )
     if eager and target.type != "cuda":
         typer.echo("note: --eager only changes CUDA timing; CPU calls are always timed as launched", err=True)

@@ -69,6 +69,26 @@ def test_head_replacement_gives_k_outputs(arch):
     assert torch.isfinite(out).all()
 
 
+def test_split_classifier_matches_the_whole_model_and_refuses_layers_after_the_head():
+    from torch import nn
+
+    from slcbench.models import split_classifier
+
+    torch.manual_seed(3)
+    model = build_model(resolve_arch("resnet18"), CPU)
+    probe = torch.randn(2, 3, 64, 64)
+    with torch.inference_mode():
+        expected = model(probe)
+    trunk, head = split_classifier(model, probe)
+    with torch.inference_mode():
+        torch.testing.assert_close(head(trunk(probe)), expected)
+
+    after_head = nn.Sequential(nn.Flatten(), nn.Linear(12, 1000), nn.Softmax(dim=1))
+    with pytest.raises(SlcbenchError, match="not the model's last operation"):
+        split_classifier(after_head, torch.randn(2, 3, 2, 2))
+    assert isinstance(after_head[1], nn.Linear)  # left intact after the refusal
+
+
 def test_native_resolutions():
     assert resolve_arch("inception_v3").input_size == 299
     assert resolve_arch("resnet50").input_size == 224
