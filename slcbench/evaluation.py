@@ -27,10 +27,9 @@ from slcbench.metrics import (
     ClassMetrics,
     PolsMetrics,
     Ranking,
-    all_logits_class_metrics,
+    class_metrics,
     macro_mean,
     pols_metrics,
-    slc_class_metrics,
 )
 
 DEFAULT_RECALLS = (0.9, 0.99)
@@ -148,8 +147,10 @@ def evaluate_logits(
     logits, labels = check_logits_and_labels(logits, labels, name=name)
     auprc = AuprcMethod(auprc)
     slc, all_logits = (
-        class_metrics(logits, labels, recalls=recalls, auprc_method=auprc, interpolated=interpolated, threads=threads)
-        for class_metrics in (slc_class_metrics, all_logits_class_metrics)
+        class_metrics(
+            logits, labels, ranking=ranking, recalls=recalls, auprc_method=auprc, interpolated=interpolated, threads=threads
+        )
+        for ranking in (Ranking.slc, Ranking.all_logits)
     )
     return EvaluationResult(
         name=name,

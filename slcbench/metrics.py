@@ -171,22 +171,29 @@ def _thread_map(func: Callable, items: Sequence, threads: int | None) -> Iterato
         yield from pool.map(func, items)
 
 
-def _class_metrics(
+def class_metrics(
     logits: np.ndarray,
     labels: np.ndarray,
-    block_scores: Callable[[int, int], np.ndarray],
-    recalls: Sequence[float],
-    auprc_method: AuprcMethod,
-    interpolated: bool,
-    threads: int | None,
+    *,
+    ranking: Ranking = Ranking.slc,
+    recalls: Sequence[float] = (0.9, 0.99),
+    auprc_method: AuprcMethod = AuprcMethod.average_precision,
+    interpolated: bool = False,
+    threads: int | None = None,
 ) -> ClassMetrics:
-    """The shared engine: ``block_scores(c0, c1)`` returns a fresh C-ordered (c1-c0, n) score block."""
+    """Per-class AUPRC and Precision@r (with T*) of every class column, NaN where P = 0.
+
+    ``ranking`` says what ranks class j's examples: ``Ranking.slc`` the logit z_j alone (Table I),
+    ``Ranking.all_logits`` softmax p_j over all k logits (Table II baseline, see ``_log_odds_blocks``).
+    Blocks of class columns run on ``threads`` workers (default: one per CPU).
+    """
     n, k = logits.shape
     labels = np.asarray(labels)
     positives = np.bincount(labels, minlength=k).astype(np.int64)
     offsets = np.concatenate(([0], np.cumsum(positives)))
     rows_by_class = np.argsort(labels, kind="stable")  # rows of class c: rows_by_class[offsets[c]:offsets[c+1]]
     needed = np.stack([positives_needed(r, positives) for r in recalls]) if recalls else np.zeros((0, k), np.int64)
+    block_scores = _logit_blocks(logits) if Ranking(ranking) is Ranking.slc else _log_odds_blocks(logits)
 
     auprc = np.full(k, np.nan)
     precision_at = np.full((len(recalls), k), np.nan)
@@ -210,22 +217,16 @@ def _class_metrics(
     return ClassMetrics(positives, auprc, precision_at, threshold_at, tuple(recalls), auprc_method, interpolated)
 
 
-def slc_class_metrics(
-    logits: np.ndarray,
-    labels: np.ndarray,
-    *,
-    recalls: Sequence[float] = (0.9, 0.99),
-    auprc_method: AuprcMethod = AuprcMethod.average_precision,
-    interpolated: bool = False,
-    threads: int | None = None,
-) -> ClassMetrics:
-    """Per-class metrics of the raw logits: class j's examples ranked by z_j alone (Table I)."""
+BlockScores = Callable[[int, int], np.ndarray]  # (c0, c1) -> a fresh C-ordered (c1 - c0, n) score block
+
+
+def _logit_blocks(logits: np.ndarray) -> BlockScores:
     dtype = _work_dtype(logits.dtype)
 
     def block_scores(c0: int, c1: int) -> np.ndarray:
         return np.array(logits[:, c0:c1].T, dtype=dtype, order="C", copy=True)
 
-    return _class_metrics(logits, labels, block_scores, recalls, auprc_method, interpolated, threads)
+    return block_scores
 
 
 @dataclass(frozen=True)
@@ -256,23 +257,14 @@ def _row_log_sum_exp(logits: np.ndarray) -> _RowLogSumExp:
     return stats
 
 
-def all_logits_class_metrics(
-    logits: np.ndarray,
-    labels: np.ndarray,
-    *,
-    recalls: Sequence[float] = (0.9, 0.99),
-    auprc_method: AuprcMethod = AuprcMethod.average_precision,
-    interpolated: bool = False,
-    threads: int | None = None,
-) -> ClassMetrics:
-    """Per-class metrics when class j is ranked by softmax p_j over all k logits (Table II baseline).
+def _log_odds_blocks(logits: np.ndarray) -> BlockScores:
+    """Blocks of log(p_j / (1 - p_j)) = z_j - logsumexp_{i != j} z_i in float64, p = softmax over all k.
 
-    Every metric depends only on the order of scores within a column, so examples are ranked by the
-    log-odds log(p_j / (1 - p_j)) = z_j - logsumexp_{i != j} z_i in float64, a strictly increasing
-    function of p_j that never saturates. float32 softmax rounds to exactly 1.0 past a margin of about
-    17 nats and would create false ties. For j other than the row's argmax the logsumexp is
-    m1 + log(S - exp(z_j - m1)) with S - exp(...) >= 1 (no cancellation); for the argmax it is the
-    logsumexp of the other entries, computed directly.
+    Every metric depends only on the order of scores within a column, so ranking by this strictly
+    increasing function of p_j gives the metrics of p_j, without saturation: float32 softmax rounds
+    to exactly 1.0 past a margin of about 17 nats and would create false ties. For j other than the
+    row's argmax the logsumexp is m1 + log(S - exp(z_j - m1)) with S - exp(...) >= 1 (no
+    cancellation); for the argmax it is the logsumexp of the other entries, computed directly.
     """
     stats = _row_log_sum_exp(logits)
 
@@ -290,7 +282,7 @@ def all_logits_class_metrics(
         z -= lse_others
         return z
 
-    return _class_metrics(logits, labels, block_scores, recalls, auprc_method, interpolated, threads)
+    return block_scores
 
 
 def pols_metrics(logits: np.ndarray, labels: np.ndarray, *, threads: int | None = None) -> PolsMetrics:

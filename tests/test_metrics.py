@@ -1,5 +1,6 @@
 """SLC metrics against independent oracles: scikit-learn, brute force over its PR curve, hand values, the paper."""
 
+import functools
 import math
 from fractions import Fraction
 from unittest import mock
@@ -11,13 +12,10 @@ from hypothesis import strategies as st
 from sklearn.metrics import auc, average_precision_score, precision_recall_curve
 
 from slcbench import metrics
-from slcbench.metrics import (
-    AuprcMethod,
-    all_logits_class_metrics,
-    pols_metrics,
-    positives_needed,
-    slc_class_metrics,
-)
+from slcbench.metrics import AuprcMethod, Ranking, class_metrics, pols_metrics, positives_needed
+
+slc_class_metrics = functools.partial(class_metrics, ranking=Ranking.slc)
+all_logits_class_metrics = functools.partial(class_metrics, ranking=Ranking.all_logits)
 
 RECALLS = (0.5, 0.9, 0.99, 1.0)
 
