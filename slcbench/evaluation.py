@@ -178,3 +178,24 @@ def evaluate_file(
     return evaluate_logits(
         logits, labels, name=str(path), recalls=recalls, auprc=auprc, interpolated=interpolated, threads=threads
     )
+
+
+def results_payload(results: Sequence[EvaluationResult], *, baseline_names: Sequence[str] = ()) -> dict:
+    """The document ``slcbench evaluate --json`` writes: the metric definitions used, then one object per file."""
+    first = results[0]
+    return {
+        "metric_definitions": {
+            "auprc": first.slc.auprc_method.value,
+            "precision_at_recall": "interpolated" if first.slc.interpolated else "first-reach",
+            "macro_average": "over classes with at least one positive example",
+        },
+        "baseline": list(baseline_names),
+        "results": [result.to_dict() for result in results],
+    }
+
+
+def per_class_frame(results: Sequence[EvaluationResult]) -> pd.DataFrame:
+    """Every result's ``per_class`` rows under a leading ``file`` column (``slcbench evaluate --csv``)."""
+    return pd.concat([result.per_class.assign(file=result.name) for result in results], ignore_index=True)[
+        ["file", *results[0].per_class.columns]
+    ]
