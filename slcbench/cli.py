@@ -15,6 +15,7 @@ from typing import Annotated, Callable, Optional, TypeVar
 import typer
 
 from slcbench.errors import SlcbenchError
+from slcbench.paper import CPU_QUICK_PROTOCOL, PAPER_PROTOCOL
 
 app = typer.Typer(
     name="slcbench",
@@ -120,9 +121,9 @@ def speed(
     arch: Annotated[str, typer.Option(help="Architectures, comma-separated: alexnet, vgg16, inception_v3, resnet50, resnet101, 'all' (those five), any torchvision classification model, or timm:NAME.")] = "resnet50",
     classes: Annotated[str, typer.Option(help="Class counts (top-layer units), comma-separated: integers or powers like 2^18.5 (floored: 370727); 'all' = the paper's 1,2^10,2^14,2^16,2^18,2^18.5. k=1 is always measured.")] = "all",
     device: DeviceOption = DeviceChoice.auto,
-    batch_size: Annotated[Optional[int], typer.Option(help="Examples per batch [default: 32 on CUDA (paper), 8 on CPU].")] = None,
-    batches: Annotated[Optional[int], typer.Option(help="Timed batches per row [default: 100 on CUDA (paper), 5 on CPU].")] = None,
-    warmup: Annotated[Optional[int], typer.Option(help="Untimed warm-up calls per row [default: 20 on CUDA, 1 on CPU].")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help=f"Examples per batch (default: {PAPER_PROTOCOL.batch_size} on CUDA (paper), {CPU_QUICK_PROTOCOL.batch_size} on CPU).")] = None,
+    batches: Annotated[Optional[int], typer.Option(help=f"Timed batches per row (default: {PAPER_PROTOCOL.batches} on CUDA (paper), {CPU_QUICK_PROTOCOL.batches} on CPU).")] = None,
+    warmup: Annotated[Optional[int], typer.Option(help=f"Untimed warm-up calls per row, after its first call (default: {PAPER_PROTOCOL.warmup} and at least {PAPER_PROTOCOL.min_warmup_s} s on CUDA, {CPU_QUICK_PROTOCOL.warmup} on CPU).")] = None,
     precision: Annotated[PrecisionChoice, typer.Option(help="fp32 = strict float32, TF32 off (the paper's); tf32; bf16/fp16 = model and input cast.", case_sensitive=False)] = PrecisionChoice.fp32,
     channels_last: Annotated[bool, typer.Option("--channels-last", help="Use channels-last memory format for model and input.")] = False,
     eager: Annotated[bool, typer.Option("--eager", help="Time Python-launched forwards (includes launch overhead) instead of CUDA-graph replay.")] = False,
@@ -145,7 +146,8 @@ def speed(
     from slcbench.models import resolve_arch_list
     from slcbench.paper import format_class_count, parse_class_spec
     from slcbench.reporting import plot_speed, speed_table
-    from slcbench.speed import Precision, Protocol, SpeedConfig, default_protocol, run_speed
+    from slcbench.paper import Protocol
+    from slcbench.speed import Precision, SpeedConfig, default_protocol, run_speed
 
     for name, value in (("--batch-size", batch_size), ("--batches", batches)):
         _positive(name, value)

@@ -19,7 +19,7 @@ from torch import nn
 
 from slcbench.errors import SlcbenchError
 from slcbench.models import ArchSpec, QueryHead, build_model, make_head, split_classifier
-from slcbench.paper import paper_reference
+from slcbench.paper import CPU_QUICK_PROTOCOL, PAPER_PROTOCOL, Protocol, paper_reference
 from slcbench.timing import Measurement, measure_copy_bandwidth_gbs, time_callable
 
 
@@ -31,22 +31,6 @@ class Precision(str, Enum):
 
 
 DTYPES = {Precision.fp32: torch.float32, Precision.tf32: torch.float32, Precision.bf16: torch.bfloat16, Precision.fp16: torch.float16}
-
-
-@dataclass(frozen=True)
-class Protocol:
-    """How many calls are made: the paper's on CUDA, a quick labelled one on the CPU."""
-
-    name: str
-    batch_size: int
-    batches: int
-    warmup: int
-    min_warmup_s: float = 0.0
-
-
-PAPER_PROTOCOL = Protocol("paper", batch_size=32, batches=100, warmup=20, min_warmup_s=0.3)
-# Not the paper's protocol: sized so the README's default command ends in about a minute on 2 cores.
-CPU_QUICK_PROTOCOL = Protocol("cpu-quick", batch_size=8, batches=5, warmup=1)
 
 
 def default_protocol(device: torch.device) -> Protocol:

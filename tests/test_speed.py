@@ -12,7 +12,8 @@ from slcbench.cli import app
 from slcbench.errors import SlcbenchError
 from slcbench.models import QueryHead, build_model, find_classifier, make_head, replace_classifier, resolve_arch
 from slcbench.paper import PAPER_ARCHS, PAPER_CLASS_GRID, format_class_count, parse_class_count, parse_class_spec
-from slcbench.speed import CPU_QUICK_PROTOCOL, Precision, Protocol, SpeedConfig, run_speed
+from slcbench.paper import CPU_QUICK_PROTOCOL, Protocol
+from slcbench.speed import Precision, SpeedConfig, run_speed
 from slcbench.timing import HostClock, Measurement, sample_calls
 
 CPU = torch.device("cpu")
