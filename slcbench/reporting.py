@@ -12,6 +12,7 @@ import json as _json  # noqa: E402
 from typing import Any as _Any  # noqa: E402
 
 from rich.console import Console  # noqa: E402
+from rich.markup import escape  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from slcbench.compare import KIND_NAMES, Basis, Comparison, RowKey, Verdict  # noqa: E402
@@ -89,14 +90,16 @@ def _format_time_pair(before: float | None, after: float | None) -> str:
 
 def comparison_table(comparison: Comparison, labels: dict[RowKey, str], common: str) -> Table:
     """Baseline, new, change and verdict per row; times shown beside ratios for information."""
-    caption = (
-        f"threshold +{comparison.max_regression * 100:g}%; change = new / baseline - 1 (positive = slower); "
-        "a value with x is the batch time relative to k=1 in the same run"
-    )
+    caption = f"threshold +{comparison.max_regression * 100:g}%; change = new / baseline - 1 (positive = slower)"
+    if any(row.basis is Basis.ratio for row in comparison.rows):
+        caption += "; a value with x is the batch time relative to k=1 in the same run"
     if common:
         caption = f"all rows: {common}\n{caption}"
-    table = Table(title=f"{KIND_NAMES[comparison.kind]}: {comparison.baseline.path} -> {comparison.new.path}",
-                  caption=caption)
+    # Names such as test_x[k=1] would be read as rich markup: every text from a file is escaped.
+    table = Table(
+        title=escape(f"{KIND_NAMES[comparison.kind]}: {comparison.baseline.path} -> {comparison.new.path}"),
+        caption=escape(caption),
+    )
     table.add_column("row", overflow="fold")
     table.add_column("baseline", justify="right")
     table.add_column("new", justify="right")
@@ -110,13 +113,13 @@ def comparison_table(comparison: Comparison, labels: dict[RowKey, str], common: 
             time_info += f" ({format_change(row.time_change)})"
         style = _VERDICT_STYLE[row.verdict]
         table.add_row(
-            labels[row.key],
+            escape(labels[row.key]),
             _format_compared(row.baseline, row.basis),
             _format_compared(row.new, row.basis),
             format_change(row.change),
             f"[{style}]{row.verdict.value}[/]" if style else row.verdict.value,
             time_info,
-            row.note,
+            escape(row.note),
         )
     return table
 
@@ -133,7 +136,7 @@ def environment_table(environment: dict[str, _Any]) -> Table:
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
     for name, value in environment.items():
-        table.add_row(name, "-" if value is None else str(value))
+        table.add_row(escape(name), "-" if value is None else escape(str(value)))
     return table
 
 

@@ -310,7 +310,7 @@ import pytest
 def test_sum(benchmark):
     benchmark(sum, range(200))
 
-@pytest.mark.parametrize("n", [10, 1000])
+@pytest.mark.parametrize("n", [10, 1000], ids=["n=10", "n=1000"])
 def test_sorted(benchmark, n):
     benchmark(sorted, list(range(n, 0, -1)))
 """
@@ -336,7 +336,7 @@ def test_pytest_benchmark_file_is_read_as_written(tmp_path, pytest_benchmark_jso
     assert results.kind == "pytest-benchmark"
     names = [dict(m.key)["benchmark"] for m in results.measurements]
     assert names == [b["fullname"] for b in pytest_benchmark_json["benchmarks"]]
-    assert names[1] == "test_tiny.py::test_sorted[10]"
+    assert names[1] == "test_tiny.py::test_sorted[n=10]"
     first = pytest_benchmark_json["benchmarks"][0]["stats"]
     assert results.measurements[0].time_ms == pytest.approx(first["median"] * 1e3)
     assert results.measurements[0].spread_pct == pytest.approx(100 * first["iqr"] / first["median"])
@@ -346,9 +346,11 @@ def test_pytest_benchmark_file_is_read_as_written(tmp_path, pytest_benchmark_jso
 def test_identical_pytest_benchmark_files_pass(tmp_path, pytest_benchmark_json):
     base = write(tmp_path / "base.json", pytest_benchmark_json)
     new = write(tmp_path / "new.json", pytest_benchmark_json)
-    result = run_compare(base, new)
+    result = runner.invoke(app, ["compare", str(base), str(new)], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     assert "PASS: 0 of 3 matched rows regressed" in result.stdout
+    # The table shows the names whole: "[10]" is text, not rich markup.
+    assert result.stdout.count("test_tiny.py::test_sorted[n=10]") == 1
 
 
 def test_pytest_benchmark_20_percent_slower_fails_and_is_named(tmp_path, pytest_benchmark_json):
@@ -361,7 +363,7 @@ def test_pytest_benchmark_20_percent_slower_fails_and_is_named(tmp_path, pytest_
     new = write(tmp_path / "new.json", slower)
     result = run_compare(base, new, "--max-regression", "10%")
     assert result.exit_code == 1, result.output
-    assert "regressed beyond +10%: test_tiny.py::test_sorted[1000]" in result.stdout
+    assert "regressed beyond +10%: test_tiny.py::test_sorted[n=1000]" in result.stdout
     assert "1 missing-in-new" in result.stdout
     rows = compare_files(base, new, 0.10).rows
     assert [row.verdict for row in rows] == [Verdict.missing_in_new, Verdict.ok, Verdict.regressed]
