@@ -270,11 +270,7 @@ def env_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Print what a benchmark report needs: device, driver, CUDA, torch/torchvision/timm, CPU, threads."""
-    import torch
-
-    if device is DeviceChoice.cuda and not torch.cuda.is_available():
-        raise SlcbenchError("--device cuda: CUDA is not available on this machine (torch " + torch.__version__ + ")")
-    environment = collect_environment(None if device is DeviceChoice.auto else device.value)
+    environment = collect_environment(resolve_device(device))
     if as_json:
         typer.echo(_reporting.environment_json(environment))
     else:

@@ -23,6 +23,8 @@ from slcbench.compare import (
     parse_max_regression,
 )
 from slcbench.errors import SlcbenchError
+from slcbench.speed import SpeedRow
+from slcbench.timing import Measurement
 
 runner = CliRunner()
 
@@ -31,18 +33,14 @@ BATCH_MS = {1: 2.80, 1024: 2.84, 65536: 4.34}
 
 
 def speed_row(classes, batch_ms, reference_ms, **overrides):
-    row = {
-        "arch": "resnet50", "classes": classes, "head": "full", "precision": "bf16", "timing": "graph",
-        "channels_last": True, "compiled": False, "batch_size": 32, "device": "cuda",
-        "status": "ok", "error": None,
-        "batch_ms": batch_ms, "batch_ms_q1": batch_ms * 0.999, "batch_ms_q3": batch_ms * 1.001,
-        "batch_ms_min": batch_ms * 0.99, "batch_ms_p90": batch_ms * 1.002, "iqr_pct": 0.2,
-        "example_ms": batch_ms / 32, "speedup": batch_ms / reference_ms, "head_ms": None, "head_bytes": None,
-        "head_floor_ms": None, "peak_mem_mib": 900.0, "paper_example_ms": None, "paper_speedup": None,
-        "samples_ms": [batch_ms] * 5,
-    }
-    row.update(overrides)
-    return row
+    """A row as ``slcbench speed`` writes it (SpeedRow.to_dict), so a schema change shows up here."""
+    row = SpeedRow(
+        arch="resnet50", classes=classes, head="full", precision="bf16", timing="graph", channels_last=True,
+        compiled=False, batch_size=32, device="cuda",
+    )
+    row.record(Measurement(samples_ms=tuple(batch_ms * f for f in (0.999, 1.0, 1.0, 1.0, 1.001))))
+    row.speedup = row.batch_ms / reference_ms
+    return {**row.to_dict(), **overrides}
 
 
 def speed_payload(batch_ms=None, device_name="NVIDIA H100 80GB HBM3", torch_version="2.11.0+cu128"):
