@@ -15,6 +15,7 @@ from typing import Annotated, Callable, Optional, TypeVar
 import typer
 
 from slcbench.errors import SlcbenchError
+from slcbench.paper import CPU_QUICK_PROTOCOL, PAPER_PROTOCOL
 
 app = typer.Typer(
     name="slcbench",
@@ -120,14 +121,15 @@ def speed(
     arch: Annotated[str, typer.Option(help="Architectures, comma-separated: alexnet, vgg16, inception_v3, resnet50, resnet101, 'all' (those five), any torchvision classification model, or timm:NAME.")] = "resnet50",
     classes: Annotated[str, typer.Option(help="Class counts (top-layer units), comma-separated: integers or powers like 2^18.5 (floored: 370727); 'all' = the paper's 1,2^10,2^14,2^16,2^18,2^18.5. k=1 is always measured.")] = "all",
     device: DeviceOption = DeviceChoice.auto,
-    batch_size: Annotated[Optional[int], typer.Option(help="Examples per batch [default: 32 on CUDA (paper), 8 on CPU].")] = None,
-    batches: Annotated[Optional[int], typer.Option(help="Timed batches per row [default: 100 on CUDA (paper), 5 on CPU].")] = None,
-    warmup: Annotated[Optional[int], typer.Option(help="Untimed warm-up calls per row [default: 20 on CUDA, 1 on CPU].")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help=f"Examples per batch (default: {PAPER_PROTOCOL.batch_size} on CUDA (paper), {CPU_QUICK_PROTOCOL.batch_size} on CPU).")] = None,
+    batches: Annotated[Optional[int], typer.Option(help=f"Timed batches per row (default: {PAPER_PROTOCOL.batches} on CUDA (paper), {CPU_QUICK_PROTOCOL.batches} on CPU).")] = None,
+    warmup: Annotated[Optional[int], typer.Option(help=f"Untimed warm-up calls per row, after its first call (default: {PAPER_PROTOCOL.warmup} and at least {PAPER_PROTOCOL.min_warmup_s} s on CUDA, {CPU_QUICK_PROTOCOL.warmup} on CPU).")] = None,
     precision: Annotated[PrecisionChoice, typer.Option(help="fp32 = strict float32, TF32 off (the paper's); tf32; bf16/fp16 = model and input cast.", case_sensitive=False)] = PrecisionChoice.fp32,
     channels_last: Annotated[bool, typer.Option("--channels-last", help="Use channels-last memory format for model and input.")] = False,
     eager: Annotated[bool, typer.Option("--eager", help="Time Python-launched forwards (includes launch overhead) instead of CUDA-graph replay.")] = False,
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model first (compile time is reported, not timed).")] = False,
     query: Annotated[bool, typer.Option("--query", help="Also time the full k-class model answering one queried class per example (one weight row, one dot product).")] = False,
+    cudnn_benchmark: Annotated[bool, typer.Option("--cudnn-benchmark/--no-cudnn-benchmark", help="Let cuDNN autotune convolution algorithms (fastest; the choice can differ between runs).")] = True,
     output: OutputDirOption = Path("results"),
     plot: Annotated[bool, typer.Option("--plot", help="Also write a PNG of time per example vs classes (the paper's Fig. 1).")] = False,
     seed: SeedOption = 0,
@@ -144,7 +146,8 @@ def speed(
     from slcbench.models import resolve_arch_list
     from slcbench.paper import format_class_count, parse_class_spec
     from slcbench.reporting import plot_speed, speed_table
-    from slcbench.speed import Precision, Protocol, SpeedConfig, default_protocol, run_speed
+    from slcbench.paper import Protocol
+    from slcbench.speed import Precision, SpeedConfig, default_protocol, run_speed
 
     for name, value in (("--batch-size", batch_size), ("--batches", batches)):
         _positive(name, value)
@@ -162,7 +165,7 @@ def speed(
     config = SpeedConfig(
         archs=resolve_arch_list(arch), classes=parse_class_spec(classes), device=target, protocol=protocol,
         precision=Precision(precision.value), eager=eager, channels_last=channels_last, compile=compile_model,
-        query=query, seed=seed,
+        query=query, cudnn_benchmark=cudnn_benchmark, seed=seed,
     )
     if eager and target.type != "cuda":
         typer.echo("note: --eager only changes CUDA timing; CPU calls are always timed as launched", err=True)
@@ -207,6 +210,103 @@ def speed(
 
 
 # ---- evaluate (issue 3) ----------------------------------------------------------------------
+# Imports live in this region so that each feature's section merges on its own.
+import sys  # noqa: E402
+
+from rich.console import Console  # noqa: E402
+
+from slcbench.evaluation import (  # noqa: E402
+    DEFAULT_RECALLS,
+    check_recalls,
+    evaluate_file,
+    per_class_frame,
+    results_payload,
+)
+from slcbench.io import write_json_atomic, write_text_atomic  # noqa: E402
+from slcbench.metrics import AuprcMethod  # noqa: E402
+from slcbench.reporting import evaluation_table  # noqa: E402
+
+
+def _check_outputs_before_work(outputs: dict[str, Optional[Path]], inputs: list[Path], force: bool) -> None:
+    """Refuse, before any computing, outputs that exist (without --force), collide, or would replace an input."""
+    named = {option: path for option, path in outputs.items() if path is not None}
+    if len({p.resolve() for p in named.values()}) < len(named):
+        raise SlcbenchError(f"{' and '.join(named)} name the same file")
+    resolved_inputs = {p.resolve() for p in inputs}
+    for option, path in named.items():
+        if path.resolve() in resolved_inputs:
+            raise SlcbenchError(f"{option} {path} is one of the input files; choose another output path")
+        if path.is_dir():
+            raise SlcbenchError(f"{option} {path} is a folder; give a file name")
+        if not path.parent.exists():
+            raise SlcbenchError(f"cannot write {path}: folder {path.parent} does not exist")
+        if path.exists() and not force:
+            raise SlcbenchError(f"{path} already exists; pass --force to overwrite it")
+
+
+@app.command()
+@friendly_errors
+def evaluate(
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Saved logits: .npz files holding 'logits' (n x k float) and 'labels' (n ints in [0, k)), "
+            "or folders with logits.npy and labels.npy (or a logits .npy with labels.npy beside it).",
+            show_default=False,
+        ),
+    ],
+    logits_key: Annotated[str, typer.Option("--logits-key", help="Name of the logits array (.npz key or .npy file stem).")] = "logits",
+    labels_key: Annotated[str, typer.Option("--labels-key", help="Name of the labels array (.npz key or .npy file stem).")] = "labels",
+    recall: Annotated[
+        Optional[list[float]],
+        typer.Option("--recall", help="Recall level r in (0, 1] for Precision@r; repeat for several. [default: 0.9, 0.99]", show_default=False),
+    ] = None,
+    auprc: Annotated[
+        AuprcMethod,
+        typer.Option("--auprc", help="AUPRC estimator: average precision (= scikit-learn) or the trapezoidal area.", case_sensitive=False),
+    ] = AuprcMethod.average_precision,
+    interpolated: Annotated[
+        bool,
+        typer.Option("--interpolated", help="Precision@r = best precision over thresholds with recall >= r, instead of the first threshold reaching r."),
+    ] = False,
+    baseline: Annotated[
+        Optional[list[Path]],
+        typer.Option("--baseline", help="Baseline logits (e.g. plain cross-entropy), shown first with a 'mean relative improvement' row; repeatable.", show_default=False),
+    ] = None,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the macro-averaged results (raw values, higher is better) as JSON.")] = None,
+    csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Write per-class results (P, AUPRC, Precision@r, T*) as CSV.")] = None,
+    force: ForceOption = False,
+) -> None:
+    """SLC metrics of saved logits: can the logit of class j alone, thresholded, tell class j?
+
+    For each class, AUPRC and Precision@r when examples are ranked by the single logit (SLC), by
+    softmax over all logits (the 'all logits' baseline), and PoLS diagnostics over the whole set.
+    The table shows 1 - value (lower is better), as the paper's Tables I and II.
+    """
+    recalls = check_recalls(recall or DEFAULT_RECALLS)
+    baseline = baseline or []
+    inputs = [*baseline, *files]
+    if len({p.resolve() for p in inputs}) < len(inputs):
+        raise SlcbenchError("the same logits file is given twice")
+    _check_outputs_before_work({"--json": json_path, "--csv": csv_path}, inputs, force)
+
+    results = []
+    for path in inputs:
+        result = evaluate_file(
+            path, logits_key=logits_key, labels_key=labels_key, recalls=recalls, auprc=auprc, interpolated=interpolated
+        )
+        for warning in result.warnings:
+            typer.echo(f"slcbench: warning: {path}: {warning}", err=True)
+        results.append(result)
+
+    baseline_names = [str(p) for p in baseline]
+    # Not a terminal (a log, a pipe): wide enough that the table is not squeezed into 80 columns.
+    Console(width=None if sys.stdout.isatty() else 150).print(evaluation_table(results, baseline_names=baseline_names))
+    if json_path is not None:
+        write_json_atomic(json_path, results_payload(results, baseline_names=baseline_names), overwrite=force)
+    if csv_path is not None:
+        write_text_atomic(csv_path, per_class_frame(results).to_csv(index=False), overwrite=force)
+
 
 # ---- train (issue 4) -------------------------------------------------------------------------
 

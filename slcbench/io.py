@@ -16,10 +16,18 @@ from typing import Any
 from slcbench.errors import SlcbenchError
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _write_temp_beside(path: Path, data: bytes) -> Path:
     """Write ``data`` to a fresh temporary file in ``path``'s folder (same file system, so renames are atomic)."""
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes the file private (0600); results are ordinary files, so honour the umask.
+        os.fchmod(fd, 0o666 & ~_current_umask())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

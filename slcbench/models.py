@@ -154,3 +154,25 @@ class QueryHead(nn.Module):
 def replace_classifier(model: nn.Module, path: str, head: nn.Module) -> None:
     """Install ``head`` at ``path``, dropping the old layer so its memory can be freed."""
     model.set_submodule(path, head)
+
+
+def split_classifier(model: nn.Module, probe: torch.Tensor) -> tuple[nn.Module, nn.Linear]:
+    """Split ``model`` into a feature trunk and its classifier, so that model(x) == head(trunk(x)).
+
+    The classifier is replaced by nn.Identity in place (the returned trunk is ``model`` itself).
+    Timing ``head(trunk(x))`` lets every class count reuse one trunk (and one torch.compile of it)
+    with no module swapping. The split is checked on ``probe``: a model that applies anything after
+    its classifier (so the split would change what is computed) is refused.
+    """
+    path, head = find_classifier(model)
+    with torch.inference_mode():
+        expected = model(probe)
+        replace_classifier(model, path, nn.Identity())
+        got = head(model(probe))
+    if got.shape != expected.shape or not torch.allclose(got.float(), expected.float(), rtol=1e-3, atol=1e-3):
+        replace_classifier(model, path, head)
+        raise SlcbenchError(
+            f"{type(model).__name__}: the layer at {path!r} is not the model's last operation, so its "
+            "top layer cannot be swapped for a k-unit head"
+        )
+    return model, head

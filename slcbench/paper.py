@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 
 from slcbench.errors import SlcbenchError
 
@@ -34,6 +35,25 @@ PAPER_TABLE_III_SPEEDUP: dict[str, dict[int, float]] = {
     "resnet50": {2**10: 1.04, 2**14: 1.08, 2**16: 1.20, 2**18: 3.11, 370727: 12.69},
     "resnet101": {2**10: 1.03, 2**14: 1.04, 2**16: 1.19, 2**18: 2.95, 370727: 10.10},
 }
+
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How many calls are made: the paper's on CUDA, a quick labelled one on the CPU."""
+
+    name: str
+    batch_size: int
+    batches: int
+    warmup: int
+    min_warmup_s: float = 0.0
+
+
+# The paper: 100 minibatches of 32. Warm-up is ours (the paper states none): 20 calls and 0.3 s.
+PAPER_PROTOCOL = Protocol("paper", batch_size=32, batches=100, warmup=20, min_warmup_s=0.3)
+# Not the paper's protocol: sized so the README's default command ends in under two minutes on
+# 2 cores. Each row's untimed first call is its warm-up.
+CPU_QUICK_PROTOCOL = Protocol("cpu-quick", batch_size=4, batches=5, warmup=0)
 
 _POWER = re.compile(r"^(\d+)\s*(?:\^|\*\*)\s*(\d+(?:\.\d+)?)$")
 _MAX_CLASSES = 2**31 - 1

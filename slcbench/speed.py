@@ -1,7 +1,7 @@
 """The speed experiment (the paper's Table III): forward time with a top layer of 1 or k units.
 
 One trunk is built per architecture; for each class count k a fresh k-unit head is allocated on the
-device and swapped in, the whole forward pass is timed, then the head alone, and (with ``query``)
+device and swapped in, the whole forward pass head(trunk(x)) is timed, then the head alone, and (with ``query``)
 the full-head model answering single-class queries. SLC speedup = time(k) / time(k=1).
 """
 
@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from slcbench.errors import SlcbenchError
-from slcbench.models import ArchSpec, QueryHead, build_model, find_classifier, make_head, replace_classifier
-from slcbench.paper import paper_reference
+from slcbench.models import ArchSpec, QueryHead, build_model, make_head, split_classifier
+from slcbench.paper import CPU_QUICK_PROTOCOL, PAPER_PROTOCOL, Protocol, paper_reference
 from slcbench.timing import Measurement, measure_copy_bandwidth_gbs, time_callable
 
 
@@ -31,22 +31,6 @@ class Precision(str, Enum):
 
 
 DTYPES = {Precision.fp32: torch.float32, Precision.tf32: torch.float32, Precision.bf16: torch.bfloat16, Precision.fp16: torch.float16}
-
-
-@dataclass(frozen=True)
-class Protocol:
-    """How many calls are made: the paper's on CUDA, a quick labelled one on the CPU."""
-
-    name: str
-    batch_size: int
-    batches: int
-    warmup: int
-    min_warmup_s: float = 0.0
-
-
-PAPER_PROTOCOL = Protocol("paper", batch_size=32, batches=100, warmup=20, min_warmup_s=0.3)
-# Not the paper's protocol: sized so the README's default command ends in about a minute on 2 cores.
-CPU_QUICK_PROTOCOL = Protocol("cpu-quick", batch_size=8, batches=5, warmup=1)
 
 
 def default_protocol(device: torch.device) -> Protocol:
@@ -66,6 +50,7 @@ class SpeedConfig:
     channels_last: bool = False
     compile: bool = False
     query: bool = False
+    cudnn_benchmark: bool = True
     seed: int = 0
 
     @property
@@ -94,7 +79,7 @@ class SpeedConfig:
             "archs": [a.name for a in self.archs],
             "classes": list(self.classes),
             "cuda_graphs": self.timing == "graph",
-            "cudnn_benchmark": self.device.type == "cuda",
+            "cudnn_benchmark": self.device.type == "cuda" and self.cudnn_benchmark,
             "tf32_matmul": self.precision is Precision.tf32,
             "cast": "model and input cast" if self.precision in (Precision.bf16, Precision.fp16) else "none",
             "input": "random normal noise, fixed for the run",
@@ -149,13 +134,13 @@ class SpeedRow:
 
 
 @contextlib.contextmanager
-def numerics(precision: Precision, device: torch.device) -> Iterator[None]:
+def numerics(precision: Precision, device: torch.device, cudnn_benchmark: bool) -> Iterator[None]:
     """Pin TF32 and cuDNN autotuning for the run and restore the caller's settings afterwards."""
     saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark)
     tf32 = precision is Precision.tf32
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
-    torch.backends.cudnn.benchmark = device.type == "cuda"
+    torch.backends.cudnn.benchmark = device.type == "cuda" and cudnn_benchmark
     try:
         yield
     finally:
@@ -190,19 +175,19 @@ class _Bench:
         self.dtype = DTYPES[config.precision]
         self.bandwidth_gbs = bandwidth_gbs
         torch.manual_seed(config.seed)
-        model = build_model(spec, self.device).to(dtype=self.dtype)
-        self.head_path, old_head = find_classifier(model)
-        self.in_features = old_head.in_features
-        replace_classifier(model, self.head_path, nn.Identity())
-        del old_head
         size = spec.input_size
+        memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+        model = build_model(spec, self.device).to(dtype=self.dtype, memory_format=memory_format)
+        probe = torch.randn(1, 3, size, size, device=self.device, dtype=self.dtype)
+        trunk, old_head = split_classifier(model, probe.contiguous(memory_format=memory_format))
+        self.in_features = old_head.in_features
+        del old_head
         batch = config.protocol.batch_size
-        self.input = torch.randn(batch, 3, size, size, device=self.device, dtype=self.dtype)
+        self.input = torch.randn(batch, 3, size, size, device=self.device, dtype=self.dtype).contiguous(
+            memory_format=memory_format)
         self.features = torch.randn(batch, self.in_features, device=self.device, dtype=self.dtype)
-        if config.channels_last:
-            model = model.to(memory_format=torch.channels_last)
-            self.input = self.input.contiguous(memory_format=torch.channels_last)
-        self.model = model
+        # Compiled once per architecture: the head is a single GEMM, the trunk is what compiles.
+        self.trunk = torch.compile(trunk) if config.compile else trunk
 
     def new_row(self, classes: int, head: str) -> SpeedRow:
         c = self.config
@@ -217,10 +202,6 @@ class _Bench:
         p = self.config.protocol
         return time_callable(fn, device=self.device, warmup=p.warmup, samples=p.batches,
                              use_graph=self.config.timing == "graph", min_warmup_s=p.min_warmup_s)
-
-    def _forward(self) -> Callable[[], torch.Tensor]:
-        model = torch.compile(self.model) if self.config.compile else self.model
-        return lambda: model(self.input)
 
     def _first_call_ms(self, fn: Callable[[], torch.Tensor]) -> float:
         # One-time costs (compilation, cuDNN autotuning, lazy init) are reported, never averaged in.
@@ -238,24 +219,23 @@ class _Bench:
             head: nn.Module = QueryHead(full_head, query)
         else:
             head = full_head
-        replace_classifier(self.model, self.head_path, head)
-        try:
-            forward = self._forward()
-            row.first_call_ms = self._first_call_ms(forward)
-            if self.device.type == "cuda":
-                # Peak of steady-state inference (weights, activations, graph pool), not of
-                # cuDNN's one-time autotuning workspaces during the first call.
-                torch.cuda.reset_peak_memory_stats(self.device)
-            row.record(self._time(forward))
-            if head_kind == "full":
-                row.head_ms = self._time(lambda: head(self.features)).median
-                row.head_bytes = sum(t.numel() * t.element_size() for t in full_head.parameters())
-                if self.bandwidth_gbs:
-                    row.head_floor_ms = row.head_bytes / (self.bandwidth_gbs * 1e9) * 1e3
-            if self.device.type == "cuda":
-                row.peak_mem_mib = torch.cuda.max_memory_allocated(self.device) / 2**20
-        finally:
-            replace_classifier(self.model, self.head_path, nn.Identity())
+
+        def forward() -> torch.Tensor:
+            return head(self.trunk(self.input))
+
+        row.first_call_ms = self._first_call_ms(forward)
+        if self.device.type == "cuda":
+            # Peak of steady-state inference (weights, activations, graph pool), not of
+            # cuDNN's one-time autotuning workspaces during the first call.
+            torch.cuda.reset_peak_memory_stats(self.device)
+        row.record(self._time(forward))
+        if head_kind == "full":
+            row.head_ms = self._time(lambda: head(self.features)).median
+            row.head_bytes = sum(t.numel() * t.element_size() for t in full_head.parameters())
+            if self.bandwidth_gbs:
+                row.head_floor_ms = row.head_bytes / (self.bandwidth_gbs * 1e9) * 1e3
+        if self.device.type == "cuda":
+            row.peak_mem_mib = torch.cuda.max_memory_allocated(self.device) / 2**20
         return row
 
 
@@ -270,7 +250,7 @@ def run_speed(config: SpeedConfig) -> Iterator[SpeedRow]:
     if config.device.type != "cuda" and config.precision is Precision.tf32:
         raise SlcbenchError("--precision tf32 needs a CUDA device (TF32 is a tensor-core mode)")
     torch.manual_seed(config.seed)
-    with numerics(config.precision, config.device), torch.inference_mode():
+    with numerics(config.precision, config.device, config.cudnn_benchmark), torch.inference_mode():
         bandwidth = measure_copy_bandwidth_gbs(config.device) if config.device.type == "cuda" else None
         for spec in config.archs:
             yield from _run_arch(config, spec, bandwidth)

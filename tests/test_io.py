@@ -35,3 +35,15 @@ def test_new_results_stem_creates_folder_and_avoids_existing_files(tmp_path):
     second = new_results_stem(folder, "speed", (".csv", ".json"))
     assert second != first
     assert second.name.startswith("speed-")
+
+
+def test_written_files_honour_the_umask_not_mkstemps_0600(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = write_text_atomic(tmp_path / "r.csv", "a,b\n")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

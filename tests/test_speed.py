@@ -12,7 +12,8 @@ from slcbench.cli import app
 from slcbench.errors import SlcbenchError
 from slcbench.models import QueryHead, build_model, find_classifier, make_head, replace_classifier, resolve_arch
 from slcbench.paper import PAPER_ARCHS, PAPER_CLASS_GRID, format_class_count, parse_class_count, parse_class_spec
-from slcbench.speed import CPU_QUICK_PROTOCOL, Precision, Protocol, SpeedConfig, run_speed
+from slcbench.paper import CPU_QUICK_PROTOCOL, Protocol
+from slcbench.speed import Precision, SpeedConfig, run_speed
 from slcbench.timing import HostClock, Measurement, sample_calls
 
 CPU = torch.device("cpu")
@@ -67,6 +68,26 @@ def test_head_replacement_gives_k_outputs(arch):
         out = model(torch.randn(2, 3, size, size))
     assert out.shape == (2, 37)
     assert torch.isfinite(out).all()
+
+
+def test_split_classifier_matches_the_whole_model_and_refuses_layers_after_the_head():
+    from torch import nn
+
+    from slcbench.models import split_classifier
+
+    torch.manual_seed(3)
+    model = build_model(resolve_arch("resnet18"), CPU)
+    probe = torch.randn(2, 3, 64, 64)
+    with torch.inference_mode():
+        expected = model(probe)
+    trunk, head = split_classifier(model, probe)
+    with torch.inference_mode():
+        torch.testing.assert_close(head(trunk(probe)), expected)
+
+    after_head = nn.Sequential(nn.Flatten(), nn.Linear(12, 1000), nn.Softmax(dim=1))
+    with pytest.raises(SlcbenchError, match="not the model's last operation"):
+        split_classifier(after_head, torch.randn(2, 3, 2, 2))
+    assert isinstance(after_head[1], nn.Linear)  # left intact after the refusal
 
 
 def test_native_resolutions():
