@@ -312,6 +312,80 @@ def evaluate(
 
 # ---- compare and env (issue 5) ---------------------------------------------------------------
 
+from slcbench.compare import Basis  # noqa: E402  (here, not at the top: each section merges on its own)
+
+EXIT_REGRESSED = 1
+
+
+def _report_console():
+    """A rich console; piped or redirected output (CI logs) gets 150 columns instead of rich's 80-column guess."""
+    import sys
+
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 150)
+
+
+@app.command("compare")
+@friendly_errors
+def compare_command(
+    baseline: Annotated[Path, typer.Argument(help="Results file of the reference run (speed JSON or pytest-benchmark JSON).", show_default=False)],
+    new: Annotated[Path, typer.Argument(help="Results file of the run to judge, of the same kind as BASELINE.", show_default=False)],
+    max_regression: Annotated[str, typer.Option(
+        "--max-regression",
+        help="Largest slowdown that still passes, as a percentage with a % sign (10%, 2.5%). "
+             "A bare number is rejected as ambiguous.",
+    )] = "10%",
+    basis: Annotated[Basis, typer.Option(
+        "--basis", case_sensitive=False,
+        help="ratio: compare each speed row's time relative to its k=1 run in the same file (cancels machine "
+             "speed; rows or files without it fall back to time). time: compare median times. "
+             "pytest-benchmark files have no reference and always use time.",
+    )] = Basis.ratio,
+    fail_on_missing: Annotated[bool, typer.Option(
+        "--fail-on-missing", help="Also exit 1 when a BASELINE row is missing from NEW."
+    )] = False,
+) -> None:
+    """Compare two results files row by row; exit 1 if a matched row got slower than the threshold.
+
+    Exit codes: 0 no regression; 1 a matched row slower than --max-regression, or a row that ran in BASELINE failed in NEW; 2 unreadable, unknown or mismatched files.
+    """
+    from slcbench.compare import Verdict, compare_files, parse_max_regression
+    from slcbench.reporting import render_comparison
+
+    threshold = parse_max_regression(max_regression)
+    comparison = compare_files(baseline, new, threshold, basis)
+    if comparison.environment_differences:
+        typer.echo(
+            "slcbench: warning: the runs' environments differ ("
+            + "; ".join(comparison.environment_differences)
+            + "): comparisons across machines are suspect",
+            err=True,
+        )
+    summary = render_comparison(comparison, _report_console())
+    missing = comparison.with_verdict(Verdict.missing_in_new)
+    failed = bool(comparison.with_verdict(Verdict.regressed)) or (fail_on_missing and bool(missing))
+    typer.echo(f"{'FAIL' if failed else 'PASS'}: {summary}")
+    if failed:
+        raise typer.Exit(EXIT_REGRESSED)
+
+
+@app.command("env")
+@friendly_errors
+def env_command(
+    device: DeviceOption = DeviceChoice.auto,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Print what a benchmark report needs: device, driver, CUDA, torch/torchvision/timm, CPU, threads."""
+    from slcbench.envinfo import collect_environment
+    from slcbench.reporting import environment_json, environment_table
+
+    environment = collect_environment(resolve_device(device))
+    if as_json:
+        typer.echo(environment_json(environment))
+    else:
+        _report_console().print(environment_table(environment))
+
 
 def main() -> None:
     """Console-script entry point."""

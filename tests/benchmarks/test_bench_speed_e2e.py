@@ -1,0 +1,32 @@
+"""One small end-to-end ``slcbench speed`` sweep through the library (``run_speed``): build AlexNet's
+trunk with random weights, swap in heads of k=1 and k=2^10 units, and time both, batch 2, 2 timed
+batches after 1 warm-up. This is a smoke-sized benchmark of the whole pipeline (model building
+included), not the paper's protocol: for Table III numbers run ``slcbench speed`` on a GPU.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from slcbench.models import resolve_arch_list
+from slcbench.speed import Protocol, SpeedConfig, run_speed
+
+ARCH = "alexnet"
+CLASSES = (1, 2**10)
+TINY_PROTOCOL = Protocol("ci-tiny", batch_size=2, batches=2, warmup=1)
+
+
+@pytest.mark.slow
+@pytest.mark.benchmark(group="speed-e2e")
+def test_speed_sweep_end_to_end(benchmark, bench_device):
+    config = SpeedConfig(archs=resolve_arch_list(ARCH), classes=CLASSES, device=bench_device, protocol=TINY_PROTOCOL)
+    benchmark.extra_info.update(arch=ARCH, classes=list(CLASSES), batch_size=TINY_PROTOCOL.batch_size,
+                                batches=TINY_PROTOCOL.batches, device=str(bench_device),
+                                torch_threads=torch.get_num_threads())
+    rows = benchmark(lambda: list(run_speed(config)))
+    assert [(row.classes, row.head, row.status) for row in rows] == [(1, "full", "ok"), (2**10, "full", "ok")]
+    assert all(len(row.samples_ms) == TINY_PROTOCOL.batches for row in rows)
+    # The in-run reference that `slcbench compare` gates on: time(k) / time(k=1) of the same run.
+    assert rows[0].speedup == 1.0
+    assert rows[1].speedup == pytest.approx(rows[1].batch_ms / rows[0].batch_ms)
