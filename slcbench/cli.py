@@ -50,6 +50,21 @@ def friendly_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from slcbench import __version__
+
+        typer.echo(f"slcbench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Show the version and exit.")] = False,
+) -> None:
+    """Benchmarks for Single Logit Classification (SLC): speed, SLC metrics and PoLS losses."""
+
+
 # ---------------------------------------------------------------------------------------------
 # Options shared by several commands (declared once, like pytest-benchmark's option groups).
 # ---------------------------------------------------------------------------------------------
@@ -75,7 +90,217 @@ OutputDirOption = Annotated[
 
 # ---- speed (issue 2) -------------------------------------------------------------------------
 
+
+class PrecisionChoice(str, Enum):
+    fp32 = "fp32"
+    tf32 = "tf32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
+def resolve_device(choice: DeviceChoice):
+    """auto = CUDA when present; an explicit cuda without a GPU is an error, not a silent fallback."""
+    import torch
+
+    if choice is DeviceChoice.auto:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if choice is DeviceChoice.cuda and not torch.cuda.is_available():
+        raise SlcbenchError("--device cuda was requested but no CUDA device is available")
+    return torch.device(choice.value)
+
+
+def _positive(name: str, value: Optional[int], *, allow_zero: bool = False) -> None:
+    if value is not None and (value < 0 or (value == 0 and not allow_zero)):
+        raise SlcbenchError(f"{name} must be {'non-negative' if allow_zero else 'positive'}, got {value}")
+
+
+@app.command()
+@friendly_errors
+def speed(
+    arch: Annotated[str, typer.Option(help="Architectures, comma-separated: alexnet, vgg16, inception_v3, resnet50, resnet101, 'all' (those five), any torchvision classification model, or timm:NAME.")] = "resnet50",
+    classes: Annotated[str, typer.Option(help="Class counts (top-layer units), comma-separated: integers or powers like 2^18.5 (floored: 370727); 'all' = the paper's 1,2^10,2^14,2^16,2^18,2^18.5. k=1 is always measured.")] = "all",
+    device: DeviceOption = DeviceChoice.auto,
+    batch_size: Annotated[Optional[int], typer.Option(help="Examples per batch [default: 32 on CUDA (paper), 8 on CPU].")] = None,
+    batches: Annotated[Optional[int], typer.Option(help="Timed batches per row [default: 100 on CUDA (paper), 5 on CPU].")] = None,
+    warmup: Annotated[Optional[int], typer.Option(help="Untimed warm-up calls per row [default: 20 on CUDA, 1 on CPU].")] = None,
+    precision: Annotated[PrecisionChoice, typer.Option(help="fp32 = strict float32, TF32 off (the paper's); tf32; bf16/fp16 = model and input cast.", case_sensitive=False)] = PrecisionChoice.fp32,
+    channels_last: Annotated[bool, typer.Option("--channels-last", help="Use channels-last memory format for model and input.")] = False,
+    eager: Annotated[bool, typer.Option("--eager", help="Time Python-launched forwards (includes launch overhead) instead of CUDA-graph replay.")] = False,
+    compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model first (compile time is reported, not timed).")] = False,
+    query: Annotated[bool, typer.Option("--query", help="Also time the full k-class model answering one queried class per example (one weight row, one dot product).")] = False,
+    output: OutputDirOption = Path("results"),
+    plot: Annotated[bool, typer.Option("--plot", help="Also write a PNG of time per example vs classes (the paper's Fig. 1).")] = False,
+    seed: SeedOption = 0,
+) -> None:
+    """Forward time with a top layer of 1 (SLC) or k units: the paper's Table III on this machine."""
+    import sys
+
+    import pandas as pd
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from slcbench.envinfo import collect_environment
+    from slcbench.io import new_results_stem, write_json_atomic, write_text_atomic
+    from slcbench.models import resolve_arch_list
+    from slcbench.paper import format_class_count, parse_class_spec
+    from slcbench.reporting import plot_speed, speed_table
+    from slcbench.speed import Precision, Protocol, SpeedConfig, default_protocol, run_speed
+
+    for name, value in (("--batch-size", batch_size), ("--batches", batches)):
+        _positive(name, value)
+    _positive("--warmup", warmup, allow_zero=True)
+    target = resolve_device(device)
+    base = default_protocol(target)
+    custom = any(v is not None for v in (batch_size, batches, warmup))
+    protocol = Protocol(
+        name=f"{base.name}+custom" if custom else base.name,
+        batch_size=batch_size or base.batch_size,
+        batches=batches or base.batches,
+        warmup=base.warmup if warmup is None else warmup,
+        min_warmup_s=base.min_warmup_s,
+    )
+    config = SpeedConfig(
+        archs=resolve_arch_list(arch), classes=parse_class_spec(classes), device=target, protocol=protocol,
+        precision=Precision(precision.value), eager=eager, channels_last=channels_last, compile=compile_model,
+        query=query, seed=seed,
+    )
+    if eager and target.type != "cuda":
+        typer.echo("note: --eager only changes CUDA timing; CPU calls are always timed as launched", err=True)
+    # Piped or redirected output gets a wide table instead of rich's 80-column guess.
+    console = Console(width=None if sys.stdout.isatty() else 150)
+    environment = collect_environment(target)
+    label = "paper protocol" if protocol.name == "paper" else f"{protocol.name} protocol — NOT the paper's (batch 32, 100 batches on a GPU)"
+    console.print(
+        f"[bold]slcbench speed[/] on {environment['device_name']} · {config.precision.value} · "
+        f"{config.timing} timing · batch {protocol.batch_size} × {protocol.batches} timed (+{protocol.warmup} warm-up) · {label}"
+    )
+    rows = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("measuring", total=config.rows_total)
+        for row in run_speed(config):
+            rows.append(row)
+            progress.update(task, advance=1, description=f"{row.arch} k={format_class_count(row.classes)} {row.head}")
+    console.print(speed_table(rows, title=f"Forward time, {config.timing} timing, {config.precision.value}"))
+
+    stem = new_results_stem(output, "speed", (".json", ".csv", ".png"))
+    payload = {
+        "kind": "slcbench.speed",
+        "schema_version": 1,
+        "created": stem.name.removeprefix("speed-"),
+        "command": " ".join(["slcbench", *sys.argv[1:]]) if sys.argv else "slcbench speed",
+        "environment": environment,
+        "settings": config.settings(),
+        "rows": [r.to_dict() for r in rows],
+    }
+    written = [write_json_atomic(stem.with_name(stem.name + ".json"), payload)]
+    table = pd.DataFrame([{k: v for k, v in r.to_dict().items() if k != "samples_ms"} for r in rows])
+    written.append(write_text_atomic(stem.with_name(stem.name + ".csv"), table.to_csv(index=False)))
+    if plot:
+        png = stem.with_name(stem.name + ".png")
+        plot_speed(rows, png)
+        written.append(png)
+    console.print("wrote " + ", ".join(str(p) for p in written))
+    failed = [r for r in rows if r.status != "ok"]
+    if failed:
+        console.print(f"[yellow]{len(failed)} row(s) did not complete (OOM or failure): see the 'error' column[/]")
+
+
 # ---- evaluate (issue 3) ----------------------------------------------------------------------
+# Imports live in this region so that each feature's section merges on its own.
+from rich.console import Console  # noqa: E402
+
+from slcbench.evaluation import (  # noqa: E402
+    DEFAULT_RECALLS,
+    check_recalls,
+    evaluate_file,
+    per_class_frame,
+    results_payload,
+)
+from slcbench.io import write_json_atomic, write_text_atomic  # noqa: E402
+from slcbench.metrics import AuprcMethod  # noqa: E402
+from slcbench.reporting import evaluation_table  # noqa: E402
+
+
+def _check_outputs_before_work(outputs: dict[str, Optional[Path]], inputs: list[Path], force: bool) -> None:
+    """Refuse, before any computing, outputs that exist (without --force), collide, or would replace an input."""
+    named = {option: path for option, path in outputs.items() if path is not None}
+    if len({p.resolve() for p in named.values()}) < len(named):
+        raise SlcbenchError(f"{' and '.join(named)} name the same file")
+    resolved_inputs = {p.resolve() for p in inputs}
+    for option, path in named.items():
+        if path.resolve() in resolved_inputs:
+            raise SlcbenchError(f"{option} {path} is one of the input files; choose another output path")
+        if path.is_dir():
+            raise SlcbenchError(f"{option} {path} is a folder; give a file name")
+        if not path.parent.exists():
+            raise SlcbenchError(f"cannot write {path}: folder {path.parent} does not exist")
+        if path.exists() and not force:
+            raise SlcbenchError(f"{path} already exists; pass --force to overwrite it")
+
+
+@app.command()
+@friendly_errors
+def evaluate(
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Saved logits: .npz files holding 'logits' (n x k float) and 'labels' (n ints in [0, k)), "
+            "or folders with logits.npy and labels.npy (or a logits .npy with labels.npy beside it).",
+            show_default=False,
+        ),
+    ],
+    logits_key: Annotated[str, typer.Option("--logits-key", help="Name of the logits array (.npz key or .npy file stem).")] = "logits",
+    labels_key: Annotated[str, typer.Option("--labels-key", help="Name of the labels array (.npz key or .npy file stem).")] = "labels",
+    recall: Annotated[
+        Optional[list[float]],
+        typer.Option("--recall", help="Recall level r in (0, 1] for Precision@r; repeat for several. [default: 0.9, 0.99]", show_default=False),
+    ] = None,
+    auprc: Annotated[
+        AuprcMethod,
+        typer.Option("--auprc", help="AUPRC estimator: average precision (= scikit-learn) or the trapezoidal area.", case_sensitive=False),
+    ] = AuprcMethod.average_precision,
+    interpolated: Annotated[
+        bool,
+        typer.Option("--interpolated", help="Precision@r = best precision over thresholds with recall >= r, instead of the first threshold reaching r."),
+    ] = False,
+    baseline: Annotated[
+        Optional[list[Path]],
+        typer.Option("--baseline", help="Baseline logits (e.g. plain cross-entropy), shown first with a 'mean relative improvement' row; repeatable.", show_default=False),
+    ] = None,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the macro-averaged results (raw values, higher is better) as JSON.")] = None,
+    csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Write per-class results (P, AUPRC, Precision@r, T*) as CSV.")] = None,
+    force: ForceOption = False,
+) -> None:
+    """SLC metrics of saved logits: can the logit of class j alone, thresholded, tell class j?
+
+    For each class, AUPRC and Precision@r when examples are ranked by the single logit (SLC), by
+    softmax over all logits (the 'all logits' baseline), and PoLS diagnostics over the whole set.
+    The table shows 1 - value (lower is better), as the paper's Tables I and II.
+    """
+    recalls = check_recalls(recall or DEFAULT_RECALLS)
+    baseline = baseline or []
+    inputs = [*baseline, *files]
+    if len({p.resolve() for p in inputs}) < len(inputs):
+        raise SlcbenchError("the same logits file is given twice")
+    _check_outputs_before_work({"--json": json_path, "--csv": csv_path}, inputs, force)
+
+    results = []
+    for path in inputs:
+        result = evaluate_file(
+            path, logits_key=logits_key, labels_key=labels_key, recalls=recalls, auprc=auprc, interpolated=interpolated
+        )
+        for warning in result.warnings:
+            typer.echo(f"slcbench: warning: {path}: {warning}", err=True)
+        results.append(result)
+
+    baseline_names = [str(p) for p in baseline]
+    Console().print(evaluation_table(results, baseline_names=baseline_names))
+    if json_path is not None:
+        write_json_atomic(json_path, results_payload(results, baseline_names=baseline_names), overwrite=force)
+    if csv_path is not None:
+        write_text_atomic(csv_path, per_class_frame(results).to_csv(index=False), overwrite=force)
+
 
 # ---- train (issue 4) -------------------------------------------------------------------------
 

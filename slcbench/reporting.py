@@ -2,8 +2,198 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from slcbench.speed import SpeedRow
+
 # ---- speed (issue 2) -------------------------------------------------------------------------
 
+from pathlib import Path
+from typing import Sequence
+
+from rich.table import Table
+
+from slcbench.paper import format_class_count
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _fmt_speedup(value: float | None) -> str:
+    return "—" if value is None else f"×{value:.2f}"
+
+
+def speed_table(rows: Sequence["SpeedRow"], *, title: str) -> Table:
+    """Table III layout: one row per (architecture, classes, head), the paper's value beside ours.
+
+    Columns that no row fills (the paper's values for other models, GPU-only figures on a CPU run)
+    are left out so the table fits a terminal.
+    """
+    columns = [  # header, value getter
+        ("ms/batch", lambda r: _fmt(r.batch_ms)),
+        ("ms/ex", lambda r: _fmt(r.example_ms, 4)),
+        ("IQR %", lambda r: f"[yellow]{r.iqr_pct:.2f}[/]" if r.iqr_pct > 5.0 else f"{r.iqr_pct:.2f}"),
+        ("speedup", lambda r: _fmt_speedup(r.speedup)),
+        ("paper ms/ex", lambda r: _fmt(r.paper_example_ms, 1)),
+        ("paper speedup", lambda r: _fmt_speedup(r.paper_speedup)),
+        ("head ms", lambda r: _fmt(r.head_ms)),
+        ("head floor ms", lambda r: _fmt(r.head_floor_ms)),
+        ("peak MiB", lambda r: _fmt(r.peak_mem_mib, 0)),
+    ]
+    optional = {"paper ms/ex": "paper_example_ms", "paper speedup": "paper_speedup",
+                "head floor ms": "head_floor_ms", "peak MiB": "peak_mem_mib"}
+    columns = [(h, get) for h, get in columns
+               if h not in optional or any(getattr(r, optional[h]) is not None for r in rows)]
+    table = Table(title=title, title_justify="left")
+    table.add_column("arch", justify="left")
+    table.add_column("k", justify="right")
+    table.add_column("head", justify="left")
+    for header, _ in columns:
+        table.add_column(header, justify="right")
+    previous_arch = None
+    for row in rows:
+        if previous_arch is not None and row.arch != previous_arch:
+            table.add_section()
+        previous_arch = row.arch
+        cells = [row.arch if row.head == "full" else "", format_class_count(row.classes), row.head]
+        if row.status != "ok":
+            label = "[bold red]OOM[/]" if row.status == "oom" else "[bold red]failed[/]"
+            table.add_row(*cells, label, *["—"] * (len(columns) - 1))
+        else:
+            table.add_row(*cells, *(get(row) for _, get in columns))
+    return table
+
+
+def plot_speed(rows: Sequence["SpeedRow"], path: Path) -> None:
+    """The paper's Fig. 1: forward time per example against the number of classes, per architecture.
+
+    Solid lines are this run; dashed lines of the same colour are the paper's Table III (Titan X).
+    Uses matplotlib's object API (no pyplot, so no global backend is changed).
+    """
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        from slcbench.errors import SlcbenchError
+
+        raise SlcbenchError("--plot needs matplotlib: pip install 'slcbench[plot]'") from None
+    from slcbench.paper import PAPER_TABLE_III_SECONDS
+
+    fig = Figure(figsize=(7.5, 4.8), dpi=130)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    archs = list(dict.fromkeys(r.arch for r in rows))
+    for index, arch in enumerate(archs):
+        color = f"C{index % 10}"
+        ok = [r for r in rows if r.arch == arch and r.head == "full" and r.status == "ok"]
+        if ok:
+            ax.plot([r.classes for r in ok], [r.example_ms for r in ok], "o-", color=color, label=arch)
+        paper = PAPER_TABLE_III_SECONDS.get(arch)
+        if paper:
+            ks = sorted(paper)
+            ax.plot(ks, [paper[k] * 1e3 for k in ks], "x--", color=color, alpha=0.6, label=f"{arch} (paper)")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("number of classes k (top-layer units)")
+    ax.set_ylabel("forward time per example [ms]")
+    first = rows[0] if rows else None
+    if first is not None:
+        ax.set_title(f"Forward time vs classes ({first.device}, {first.precision}, {first.timing}, batch {first.batch_size})")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path)
+
 # ---- evaluate (issue 3) ----------------------------------------------------------------------
+# Imports live in this region so that each feature's section merges on its own.
+import math  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from typing import Callable, Sequence  # noqa: E402
+
+from rich.table import Table  # noqa: E402
+
+from slcbench.evaluation import EvaluationResult, precision_key  # noqa: E402
+from slcbench.metrics import AuprcMethod, Ranking  # noqa: E402
+
+
+@dataclass(frozen=True)
+class _EvaluationColumn:
+    header: str
+    value: Callable[[EvaluationResult], float]
+    one_minus: bool  # shown as 1 - value (lower is better), as in the paper's tables
+
+
+def _evaluation_columns(recalls: Sequence[float]) -> list[_EvaluationColumn]:
+    columns = []
+    for ranking, label in ((Ranking.slc, "SLC"), (Ranking.all_logits, "all logits")):
+        keys = [("auprc", "AUPRC")] + [(precision_key(r), f"P@{r:g}") for r in recalls]
+        for key, short in keys:
+            columns.append(
+                _EvaluationColumn(f"{label}\n1-{short}", lambda res, rk=ranking, k=key: res.ranking_summary(rk)[k], True)
+            )
+    columns += [
+        _EvaluationColumn("PoLS\n1-pair AUROC", lambda res: res.pols.pair_auroc, True),
+        _EvaluationColumn("PoLS\n1-pooled AUPRC", lambda res: res.pols.pooled_auprc, True),
+        _EvaluationColumn("PoLS\nmargin", lambda res: res.pols.margin, False),
+    ]
+    return columns
+
+
+def mean_relative_improvement(baseline: Sequence[float], others: Sequence[float]) -> float:
+    """(mean over baseline rows - mean over other rows) / mean over baseline rows, on 1 - metric values.
+
+    The paper's Table I row (non-aligned losses as baseline); NaN when the baseline mean is 0.
+    """
+    baseline_mean = sum(baseline) / len(baseline)
+    return (baseline_mean - sum(others) / len(others)) / baseline_mean if baseline_mean else math.nan
+
+
+def evaluation_table(results: Sequence[EvaluationResult], *, baseline_names: Sequence[str] = ()) -> Table:
+    """One row per result with 1 - metric (lower is better; PoLS margin raw, higher is better).
+
+    The best value of each column is bold. With ``baseline_names`` the baseline rows come first, then
+    the others, then a "mean relative improvement" row (see ``mean_relative_improvement``).
+    """
+    if not results:
+        raise ValueError("no results to tabulate")
+    first = results[0]
+    if any(r.recalls != first.recalls or r.slc.auprc_method != first.slc.auprc_method for r in results):
+        raise ValueError("results were computed with different metric settings")
+    columns = _evaluation_columns(first.recalls)
+    baseline = [r for r in results if r.name in baseline_names]
+    others = [r for r in results if r.name not in baseline_names]
+    ordered = baseline + others
+    shown = [[1 - c.value(r) if c.one_minus else c.value(r) for c in columns] for r in ordered]
+    best = [(min if c.one_minus else max)(row[i] for row in shown) for i, c in enumerate(columns)]
+
+    auprc_name = "average precision" if first.slc.auprc_method is AuprcMethod.average_precision else "trapezoid"
+    precision_name = "interpolated" if first.slc.interpolated else "first reach"
+    table = Table(
+        title="SLC metrics: 1 - value, lower is better (PoLS margin: higher is better, > 0 means PoLS holds)",
+        caption=f"AUPRC = {auprc_name}; Precision@r = {precision_name}; classes without positives are left out of the means",
+    )
+    table.add_column("logits")
+    table.add_column("classes\nevaluated", justify="right")
+    for column in columns:
+        table.add_column(column.header, justify="right")
+    for position, (result, row) in enumerate(zip(ordered, shown)):
+        if baseline and position == len(baseline):
+            table.add_section()
+        cells = [f"[bold]{v:.3f}[/bold]" if v == b else f"{v:.3f}" for v, b in zip(row, best)]
+        table.add_row(result.name, f"{result.classes_evaluated}/{result.n_classes}", *cells)
+    if baseline and others:
+        table.add_section()
+        improvement = []
+        for i, column in enumerate(columns):
+            if column.one_minus:
+                value = mean_relative_improvement([row[i] for row in shown[: len(baseline)]], [row[i] for row in shown[len(baseline) :]])
+                improvement.append(f"{100 * value:.1f}%" if math.isfinite(value) else "n/a")
+            else:
+                improvement.append("")
+        table.add_row("mean relative improvement", "", *improvement)
+    return table
+
 
 # ---- compare (issue 5) -----------------------------------------------------------------------

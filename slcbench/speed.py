@@ -1,0 +1,316 @@
+"""The speed experiment (the paper's Table III): forward time with a top layer of 1 or k units.
+
+One trunk is built per architecture; for each class count k a fresh k-unit head is allocated on the
+device and swapped in, the whole forward pass is timed, then the head alone, and (with ``query``)
+the full-head model answering single-class queries. SLC speedup = time(k) / time(k=1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import time
+from dataclasses import asdict, dataclass, field, replace
+from enum import Enum
+from typing import Callable, Iterator
+
+import torch
+from torch import nn
+
+from slcbench.errors import SlcbenchError
+from slcbench.models import ArchSpec, QueryHead, build_model, find_classifier, make_head, replace_classifier
+from slcbench.paper import paper_reference
+from slcbench.timing import Measurement, measure_copy_bandwidth_gbs, time_callable
+
+
+class Precision(str, Enum):
+    fp32 = "fp32"  # strict IEEE float32: TF32 off for matmul and cuDNN (the paper's arithmetic)
+    tf32 = "tf32"  # float32 storage, TF32 tensor-core math
+    bf16 = "bf16"  # model and input cast to bfloat16
+    fp16 = "fp16"  # model and input cast to float16
+
+
+DTYPES = {Precision.fp32: torch.float32, Precision.tf32: torch.float32, Precision.bf16: torch.bfloat16, Precision.fp16: torch.float16}
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How many calls are made: the paper's on CUDA, a quick labelled one on the CPU."""
+
+    name: str
+    batch_size: int
+    batches: int
+    warmup: int
+    min_warmup_s: float = 0.0
+
+
+PAPER_PROTOCOL = Protocol("paper", batch_size=32, batches=100, warmup=20, min_warmup_s=0.3)
+# Not the paper's protocol: sized so the README's default command ends in about a minute on 2 cores.
+CPU_QUICK_PROTOCOL = Protocol("cpu-quick", batch_size=8, batches=5, warmup=1)
+
+
+def default_protocol(device: torch.device) -> Protocol:
+    return PAPER_PROTOCOL if device.type == "cuda" else CPU_QUICK_PROTOCOL
+
+
+@dataclass(frozen=True)
+class SpeedConfig:
+    """Everything that defines what a speed run measures (recorded verbatim in the results file)."""
+
+    archs: tuple[ArchSpec, ...]
+    classes: tuple[int, ...]
+    device: torch.device
+    protocol: Protocol
+    precision: Precision = Precision.fp32
+    eager: bool = False
+    channels_last: bool = False
+    compile: bool = False
+    query: bool = False
+    seed: int = 0
+
+    @property
+    def timing(self) -> str:
+        return "graph" if self.device.type == "cuda" and not self.eager else "eager"
+
+    @property
+    def rows_total(self) -> int:
+        query_rows = sum(1 for k in self.classes if k > 1) if self.query else 0
+        return len(self.archs) * (len(self.classes) + query_rows)
+
+    def settings(self) -> dict:
+        return {
+            "device": self.device.type,
+            "precision": self.precision.value,
+            "timing": self.timing,
+            "batch_size": self.protocol.batch_size,
+            "batches": self.protocol.batches,
+            "warmup": self.protocol.warmup,
+            "min_warmup_s": self.protocol.min_warmup_s,
+            "channels_last": self.channels_last,
+            "compiled": self.compile,
+            "query": self.query,
+            "seed": self.seed,
+            "protocol": self.protocol.name,
+            "archs": [a.name for a in self.archs],
+            "classes": list(self.classes),
+            "cuda_graphs": self.timing == "graph",
+            "cudnn_benchmark": self.device.type == "cuda",
+            "tf32_matmul": self.precision is Precision.tf32,
+            "cast": "model and input cast" if self.precision in (Precision.bf16, Precision.fp16) else "none",
+            "input": "random normal noise, fixed for the run",
+            "l2_cache": "warm (back-to-back batches, as in the paper)",
+        }
+
+
+@dataclass
+class SpeedRow:
+    """One measured configuration; a failed one keeps its identity and says why (never dropped)."""
+
+    arch: str
+    classes: int
+    head: str  # "full": k logits; "query": full k-class weights, one logit per example
+    precision: str
+    timing: str
+    channels_last: bool
+    compiled: bool
+    batch_size: int
+    device: str
+    status: str = "ok"  # "ok", "oom" or "failed"
+    error: str | None = None
+    batch_ms: float | None = None
+    batch_ms_q1: float | None = None
+    batch_ms_q3: float | None = None
+    batch_ms_min: float | None = None
+    batch_ms_p90: float | None = None
+    iqr_pct: float | None = None
+    example_ms: float | None = None
+    speedup: float | None = None
+    head_ms: float | None = None
+    head_bytes: int | None = None
+    head_floor_ms: float | None = None
+    peak_mem_mib: float | None = None
+    first_call_ms: float | None = None
+    paper_example_ms: float | None = None
+    paper_speedup: float | None = None
+    samples_ms: list[float] = field(default_factory=list)
+
+    def record(self, measurement: Measurement) -> None:
+        self.batch_ms = measurement.median
+        self.batch_ms_q1 = measurement.q1
+        self.batch_ms_q3 = measurement.q3
+        self.batch_ms_min = measurement.min
+        self.batch_ms_p90 = measurement.p90
+        self.iqr_pct = measurement.iqr_pct
+        self.example_ms = measurement.median / self.batch_size
+        self.samples_ms = list(measurement.samples_ms)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@contextlib.contextmanager
+def numerics(precision: Precision, device: torch.device) -> Iterator[None]:
+    """Pin TF32 and cuDNN autotuning for the run and restore the caller's settings afterwards."""
+    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark)
+    tf32 = precision is Precision.tf32
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    torch.backends.cudnn.benchmark = device.type == "cuda"
+    try:
+        yield
+    finally:
+        (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark) = saved
+
+
+def _free_device_memory(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    # CPU allocation failures surface as RuntimeError("... not enough memory ..."/"DefaultCPUAllocator").
+    return isinstance(exc, torch.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and ("out of memory" in str(exc).lower() or "DefaultCPUAllocator" in str(exc))
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+class _Bench:
+    """Per-architecture state: the trunk on the device, a static noise input, and the timing settings."""
+
+    def __init__(self, config: SpeedConfig, spec: ArchSpec, bandwidth_gbs: float | None) -> None:
+        self.config = config
+        self.spec = spec
+        self.device = config.device
+        self.dtype = DTYPES[config.precision]
+        self.bandwidth_gbs = bandwidth_gbs
+        torch.manual_seed(config.seed)
+        model = build_model(spec, self.device).to(dtype=self.dtype)
+        self.head_path, old_head = find_classifier(model)
+        self.in_features = old_head.in_features
+        replace_classifier(model, self.head_path, nn.Identity())
+        del old_head
+        size = spec.input_size
+        batch = config.protocol.batch_size
+        self.input = torch.randn(batch, 3, size, size, device=self.device, dtype=self.dtype)
+        self.features = torch.randn(batch, self.in_features, device=self.device, dtype=self.dtype)
+        if config.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+            self.input = self.input.contiguous(memory_format=torch.channels_last)
+        self.model = model
+
+    def new_row(self, classes: int, head: str) -> SpeedRow:
+        c = self.config
+        paper_ms, paper_speedup = paper_reference(self.spec.name, classes) if head == "full" else (None, None)
+        return SpeedRow(
+            arch=self.spec.name, classes=classes, head=head, precision=c.precision.value, timing=c.timing,
+            channels_last=c.channels_last, compiled=c.compile, batch_size=c.protocol.batch_size,
+            device=self.device.type, paper_example_ms=paper_ms, paper_speedup=paper_speedup,
+        )
+
+    def _time(self, fn: Callable[[], torch.Tensor]) -> Measurement:
+        p = self.config.protocol
+        return time_callable(fn, device=self.device, warmup=p.warmup, samples=p.batches,
+                             use_graph=self.config.timing == "graph", min_warmup_s=p.min_warmup_s)
+
+    def _forward(self) -> Callable[[], torch.Tensor]:
+        model = torch.compile(self.model) if self.config.compile else self.model
+        return lambda: model(self.input)
+
+    def _first_call_ms(self, fn: Callable[[], torch.Tensor]) -> float:
+        # One-time costs (compilation, cuDNN autotuning, lazy init) are reported, never averaged in.
+        start = time.perf_counter()
+        fn()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return (time.perf_counter() - start) * 1e3
+
+    def measure(self, classes: int, head_kind: str, full_head: nn.Linear) -> SpeedRow:
+        row = self.new_row(classes, head_kind)
+        if head_kind == "query":
+            generator = torch.Generator(device="cpu").manual_seed(self.config.seed)
+            query = torch.randint(0, classes, (self.config.protocol.batch_size,), generator=generator)
+            head: nn.Module = QueryHead(full_head, query)
+        else:
+            head = full_head
+        replace_classifier(self.model, self.head_path, head)
+        try:
+            forward = self._forward()
+            row.first_call_ms = self._first_call_ms(forward)
+            if self.device.type == "cuda":
+                # Peak of steady-state inference (weights, activations, graph pool), not of
+                # cuDNN's one-time autotuning workspaces during the first call.
+                torch.cuda.reset_peak_memory_stats(self.device)
+            row.record(self._time(forward))
+            if head_kind == "full":
+                row.head_ms = self._time(lambda: head(self.features)).median
+                row.head_bytes = sum(t.numel() * t.element_size() for t in full_head.parameters())
+                if self.bandwidth_gbs:
+                    row.head_floor_ms = row.head_bytes / (self.bandwidth_gbs * 1e9) * 1e3
+            if self.device.type == "cuda":
+                row.peak_mem_mib = torch.cuda.max_memory_allocated(self.device) / 2**20
+        finally:
+            replace_classifier(self.model, self.head_path, nn.Identity())
+        return row
+
+
+def run_speed(config: SpeedConfig) -> Iterator[SpeedRow]:
+    """Measure every (architecture, class count[, query]) row of ``config``, yielding rows as they finish.
+
+    A configuration that runs out of memory or fails yields a row with status "oom"/"failed" and the
+    sweep goes on. An architecture whose trunk cannot be built yields failed rows for all its cells.
+    """
+    if config.device.type == "cuda" and not torch.cuda.is_available():
+        raise SlcbenchError("CUDA was requested but no CUDA device is available (use --device cpu or auto)")
+    if config.device.type != "cuda" and config.precision is Precision.tf32:
+        raise SlcbenchError("--precision tf32 needs a CUDA device (TF32 is a tensor-core mode)")
+    torch.manual_seed(config.seed)
+    with numerics(config.precision, config.device), torch.inference_mode():
+        bandwidth = measure_copy_bandwidth_gbs(config.device) if config.device.type == "cuda" else None
+        for spec in config.archs:
+            yield from _run_arch(config, spec, bandwidth)
+
+
+def _run_arch(config: SpeedConfig, spec: ArchSpec, bandwidth: float | None) -> Iterator[SpeedRow]:
+    kinds = [(k, "full") for k in config.classes]
+    if config.query:
+        kinds += [(k, "query") for k in config.classes if k > 1]
+    try:
+        bench = _Bench(config, spec, bandwidth)
+    except Exception as exc:  # noqa: BLE001 - any build failure becomes failed rows, the sweep goes on
+        status = "oom" if _is_out_of_memory(exc) else "failed"
+        for k, kind in kinds:
+            probe = SpeedRow(arch=spec.name, classes=k, head=kind, precision=config.precision.value,
+                             timing=config.timing, channels_last=config.channels_last, compiled=config.compile,
+                             batch_size=config.protocol.batch_size, device=config.device.type)
+            yield replace(probe, status=status, error=_first_line(exc))
+        _free_device_memory(config.device)
+        return
+    reference_ms: float | None = None
+    for k in config.classes:
+        full_head = None
+        try:
+            full_head = make_head(bench.in_features, k, config.device, bench.dtype)
+            rows = [bench.measure(k, "full", full_head)]
+            if config.query and k > 1:
+                rows.append(bench.measure(k, "query", full_head))
+        except Exception as exc:  # noqa: BLE001 - OOM or a failing model: mark the row, continue
+            status = "oom" if _is_out_of_memory(exc) else "failed"
+            rows = [replace(bench.new_row(k, kind), status=status, error=_first_line(exc))
+                    for kk, kind in kinds if kk == k]
+        finally:
+            del full_head
+            _free_device_memory(config.device)
+        for row in rows:
+            if row.status == "ok" and k == 1 and row.head == "full":
+                reference_ms = row.batch_ms
+            if row.status == "ok" and reference_ms:
+                row.speedup = row.batch_ms / reference_ms
+            yield row
+    del bench
+    _free_device_memory(config.device)

@@ -1,0 +1,244 @@
+"""slcbench speed on the CPU: class specs, head swapping, query mode, the timing loop, CLI errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from slcbench.cli import app
+from slcbench.errors import SlcbenchError
+from slcbench.models import QueryHead, build_model, find_classifier, make_head, replace_classifier, resolve_arch
+from slcbench.paper import PAPER_ARCHS, PAPER_CLASS_GRID, format_class_count, parse_class_count, parse_class_spec
+from slcbench.speed import CPU_QUICK_PROTOCOL, Precision, Protocol, SpeedConfig, run_speed
+from slcbench.timing import HostClock, Measurement, sample_calls
+
+CPU = torch.device("cpu")
+runner = CliRunner()
+
+
+# ---- class specs ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "token, expected",
+    [("1", 1), ("1000", 1000), ("2^10", 1024), ("2^18.5", 370727), ("2**14", 16384), ("10^3", 1000), (" 2^16 ", 65536)],
+)
+def test_parse_class_count(token, expected):
+    assert parse_class_count(token) == expected
+
+
+def test_two_to_the_eighteen_point_five_is_the_papers_floor():
+    assert 2**18.5 == pytest.approx(370727.6, abs=0.1)
+    assert parse_class_count("2^18.5") == 370727 == PAPER_CLASS_GRID[-1]
+
+
+@pytest.mark.parametrize("bad", ["0", "-3", "2^", "abc", "2^x", "1.5", "2^40", ""])
+def test_malformed_class_counts_are_errors(bad):
+    with pytest.raises(SlcbenchError):
+        parse_class_spec(bad)
+
+
+def test_class_spec_all_sorted_unique_and_always_has_one():
+    assert parse_class_spec("all") == (1, 1024, 16384, 65536, 262144, 370727)
+    assert parse_class_spec("2^14,1000,2^14") == (1, 1000, 16384)
+    assert parse_class_spec("all,5") == (1, 5, 1024, 16384, 65536, 262144, 370727)
+
+
+def test_format_class_count_round_trips_the_grid():
+    assert [format_class_count(k) for k in PAPER_CLASS_GRID] == ["1", "2^10", "2^14", "2^16", "2^18", "2^18.5"]
+    assert format_class_count(1000) == "1000"
+
+
+# ---- architectures and head replacement ----------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", [*PAPER_ARCHS, "timm:resnet18"])
+def test_head_replacement_gives_k_outputs(arch):
+    spec = resolve_arch(arch)
+    torch.manual_seed(0)
+    model = build_model(spec, CPU)
+    path, old = find_classifier(model)
+    assert old.out_features == 1000
+    replace_classifier(model, path, make_head(old.in_features, 37, CPU, torch.float32))
+    size = spec.input_size
+    with torch.inference_mode():
+        out = model(torch.randn(2, 3, size, size))
+    assert out.shape == (2, 37)
+    assert torch.isfinite(out).all()
+
+
+def test_native_resolutions():
+    assert resolve_arch("inception_v3").input_size == 299
+    assert resolve_arch("resnet50").input_size == 224
+    assert resolve_arch("timm:convnext_tiny").input_size == 224
+
+
+def test_unknown_architecture_lists_choices():
+    with pytest.raises(SlcbenchError, match="alexnet, vgg16, inception_v3, resnet50, resnet101"):
+        resolve_arch("resnet5000")
+    with pytest.raises(SlcbenchError, match="unknown timm model"):
+        resolve_arch("timm:no_such_model")
+
+
+def test_convolutional_head_is_refused_clearly():
+    model = build_model(resolve_arch("squeezenet1_0"), CPU)
+    with pytest.raises(SlcbenchError, match="no nn.Linear classification layer"):
+        find_classifier(model)
+
+
+# ---- query mode ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs CUDA"))])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_query_logit_equals_the_full_forward_column(device, dtype):
+    torch.manual_seed(1)
+    device = torch.device(device)
+    full = make_head(64, 5000, device, dtype)
+    features = torch.randn(16, 64, device=device, dtype=dtype)
+    query = torch.randint(0, 5000, (16,))
+    with torch.inference_mode():
+        expected = full(features).gather(1, query.to(device).unsqueeze(1))
+        got = QueryHead(full, query)(features)
+    assert got.shape == (16, 1)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    assert QueryHead(full, query).weight.data_ptr() == full.weight.data_ptr()  # shares, never copies
+
+
+def test_query_mode_inside_a_real_model_matches_full_model():
+    torch.manual_seed(2)
+    model = build_model(resolve_arch("resnet18"), CPU)
+    path, old = find_classifier(model)
+    full = make_head(old.in_features, 3000, CPU, torch.float32)
+    x = torch.randn(3, 3, 64, 64)
+    query = torch.tensor([0, 2999, 1234])
+    with torch.inference_mode():
+        replace_classifier(model, path, full)
+        all_logits = model(x)
+        replace_classifier(model, path, QueryHead(full, query))
+        single = model(x)
+    torch.testing.assert_close(single[:, 0], all_logits[torch.arange(3), query], rtol=1e-5, atol=1e-5)
+
+
+# ---- timing loop ---------------------------------------------------------------------------------
+
+class FakeClock(HostClock):
+    """Marks advance by a scripted amount per call, so the loop's bookkeeping is checked exactly."""
+
+    def __init__(self, durations_s):
+        self.now = 0.0
+        self.durations = list(durations_s)
+        self.calls = 0
+
+    def advance(self):
+        self.now += self.durations[self.calls]
+        self.calls += 1
+
+    def mark(self):
+        return self.now
+
+
+def test_sample_calls_times_each_call_and_skips_warmup():
+    clock = FakeClock([9.0, 9.0, 0.001, 0.002, 0.004, 0.003])
+    m = sample_calls(clock.advance, warmup=2, samples=4, clock=clock)
+    assert clock.calls == 6
+    assert m.samples_ms == pytest.approx((1.0, 2.0, 4.0, 3.0))
+    assert m.median == pytest.approx(2.5)
+    assert m.min == pytest.approx(1.0)
+    assert m.q1 == pytest.approx(1.75) and m.q3 == pytest.approx(3.25)
+    assert m.iqr_pct == pytest.approx(100 * 1.5 / 2.5)
+
+
+def test_measurement_statistics_against_numpy():
+    import numpy as np
+
+    samples = tuple(float(x) for x in np.random.default_rng(0).gamma(5.0, size=101))
+    m = Measurement(samples)
+    assert m.median == pytest.approx(np.median(samples))
+    assert m.p90 == pytest.approx(np.percentile(samples, 90))
+    with pytest.raises(ValueError):
+        Measurement(())
+
+
+# ---- the sweep on the CPU ------------------------------------------------------------------------
+
+def _tiny_config(**overrides):
+    settings = dict(
+        archs=(resolve_arch("resnet18"),), classes=(1, 1000), device=CPU,
+        protocol=Protocol("test", batch_size=2, batches=2, warmup=0), query=True,
+    )
+    settings.update(overrides)
+    return SpeedConfig(**settings)
+
+
+def test_run_speed_on_cpu_yields_every_row_with_speedups():
+    rows = list(run_speed(_tiny_config()))
+    assert [(r.classes, r.head) for r in rows] == [(1, "full"), (1000, "full"), (1000, "query")]
+    assert all(r.status == "ok" and r.timing == "eager" and len(r.samples_ms) == 2 for r in rows)
+    assert rows[0].speedup == 1.0
+    assert rows[1].speedup == pytest.approx(rows[1].batch_ms / rows[0].batch_ms)
+    assert rows[1].head_bytes == (512 * 1000 + 1000) * 4
+    assert rows[1].example_ms == pytest.approx(rows[1].batch_ms / 2)
+
+
+def test_failed_architecture_keeps_its_rows(monkeypatch):
+    import slcbench.speed as speed_module
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 6 GiB")
+
+    monkeypatch.setattr(speed_module, "make_head", broken)
+    rows = list(run_speed(_tiny_config(query=False)))
+    assert [(r.classes, r.status) for r in rows] == [(1, "oom"), (1000, "oom")]
+    assert "out of memory" in rows[0].error
+
+
+def test_tf32_on_cpu_is_refused():
+    with pytest.raises(SlcbenchError, match="tf32"):
+        list(run_speed(_tiny_config(precision=Precision.tf32)))
+
+
+def test_cpu_default_protocol_is_labelled_not_paper():
+    assert CPU_QUICK_PROTOCOL.name == "cpu-quick"
+
+
+# ---- CLI -----------------------------------------------------------------------------------------
+
+def test_cli_speed_writes_csv_and_json_and_never_overwrites(tmp_path):
+    args = ["speed", "--arch", "resnet18", "--classes", "1,2^8", "--device", "cpu", "--batch-size", "2",
+            "--batches", "2", "--warmup", "0", "--query", "-o", str(tmp_path / "out")]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(app, args)
+    assert second.exit_code == 0, second.output
+    jsons = sorted((tmp_path / "out").glob("speed-*.json"))
+    assert len(jsons) == 2 and len(list((tmp_path / "out").glob("speed-*.csv"))) == 2
+    payload = json.loads(jsons[0].read_text())
+    assert payload["kind"] == "slcbench.speed"
+    assert payload["settings"]["batch_size"] == 2 and payload["settings"]["protocol"] == "cpu-quick+custom"
+    assert payload["environment"]["torch"] == torch.__version__
+    assert [(r["classes"], r["head"]) for r in payload["rows"]] == [(1, "full"), (256, "full"), (256, "query")]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--arch", "resnet5000"], "unknown architecture 'resnet5000'; choose from alexnet"),
+        (["--classes", "2^x"], "malformed class count '2^x'"),
+        (["--batch-size", "0"], "--batch-size must be positive"),
+        (["--batches", "-1"], "--batches must be positive"),
+        (["--device", "cuda"], "no CUDA device"),
+    ],
+)
+def test_cli_speed_errors_are_one_line(args, message, tmp_path):
+    if "--device" in args and torch.cuda.is_available():
+        pytest.skip("CUDA present")
+    result = runner.invoke(app, ["speed", "--device", "cpu", "-o", str(tmp_path), *args] if "--device" not in args
+                           else ["speed", "-o", str(tmp_path), *args])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.output
+    assert not list(tmp_path.glob("speed-*"))
