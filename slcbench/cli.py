@@ -332,9 +332,22 @@ def _train_outputs(out: Optional[Path], names: list[str], dataset: str) -> tuple
     return folder, {name: folder / f"{name}.npz" for name in names}, tables
 
 
+def _command_line(prefix: str, params: dict) -> str:
+    """The command with every option spelled out (defaults included), to repeat a run exactly."""
+    parts = [prefix]
+    for name, value in params.items():
+        if value is None or value is False:
+            continue
+        parts.append(f"--{name.replace('_', '-')}")
+        if value is not True:
+            parts.append(str(value.value if isinstance(value, Enum) else value))
+    return " ".join(parts)
+
+
 @app.command()
 @friendly_errors
 def train(
+    ctx: typer.Context,
     loss: Annotated[str, typer.Option(help="Loss to train: " + ", ".join(LOSSES) + "; a comma-separated list; or 'all' (the paper's seven, in Table I order).")] = "all",
     dataset: Annotated[DatasetName, typer.Option(help="digits = scikit-learn's bundled 8x8 digits (offline); the others are read from --data-dir.", case_sensitive=False)] = DatasetName.digits,
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Folder with the data set in torchvision's layout (MNIST/raw/..., cifar-10-batches-py/, cifar-100-python/, train_32x32.mat). Never downloaded.")] = None,
@@ -421,7 +434,7 @@ def train(
     console.print(table)
     recorder = Console(record=True, width=200, file=open(os.devnull, "w"))  # plain-text copy for the file
     recorder.print(table)
-    command = " ".join(["slcbench", *sys.argv[1:]]) if sys.argv else "slcbench train"
+    command = _command_line("slcbench train", ctx.params)
     rows = [
         {"loss": r.config.loss, "row": e.name, "pols_aligned": LOSSES[r.config.loss].pols_aligned,
          "learning_rate": r.learning_rate, "validation_accuracy": r.validation_accuracy, "test_accuracy": r.test_accuracy,

@@ -96,6 +96,15 @@ class TrainConfig:
             raise SlcbenchError("steps must be >= 1 and batch size >= 2 (batch norm and the batch losses need 2)")
         if not self.learning_rates or any(not (lr > 0 and math.isfinite(lr)) for lr in self.learning_rates):
             raise SlcbenchError(f"learning rates must be positive, got {list(self.learning_rates)}")
+        settings = self.loss_settings
+        for name, value, ok in (
+            ("margin", settings.margin, settings.margin > 0),
+            ("alpha", settings.self_norm_alpha, settings.self_norm_alpha > 0),
+            ("NCE noise samples", settings.nce_noise_samples, settings.nce_noise_samples >= 1),
+            ("NCE exact max k", settings.nce_exact_max_k, settings.nce_exact_max_k >= 0),
+        ):
+            if not ok:
+                raise SlcbenchError(f"{name} must be positive, got {value}")
 
 
 @dataclass(frozen=True)
