@@ -208,6 +208,8 @@ def speed(
 
 # ---- evaluate (issue 3) ----------------------------------------------------------------------
 # Imports live in this region so that each feature's section merges on its own.
+import sys  # noqa: E402
+
 from rich.console import Console  # noqa: E402
 
 from slcbench.evaluation import (  # noqa: E402
@@ -295,7 +297,8 @@ def evaluate(
         results.append(result)
 
     baseline_names = [str(p) for p in baseline]
-    Console().print(evaluation_table(results, baseline_names=baseline_names))
+    # Not a terminal (a log, a pipe): wide enough that the table is not squeezed into 80 columns.
+    Console(width=None if sys.stdout.isatty() else 150).print(evaluation_table(results, baseline_names=baseline_names))
     if json_path is not None:
         write_json_atomic(json_path, results_payload(results, baseline_names=baseline_names), overwrite=force)
     if csv_path is not None:

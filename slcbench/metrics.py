@@ -193,7 +193,7 @@ def class_metrics(
     offsets = np.concatenate(([0], np.cumsum(positives)))
     rows_by_class = np.argsort(labels, kind="stable")  # rows of class c: rows_by_class[offsets[c]:offsets[c+1]]
     needed = np.stack([positives_needed(r, positives) for r in recalls]) if recalls else np.zeros((0, k), np.int64)
-    block_scores = _logit_blocks(logits) if Ranking(ranking) is Ranking.slc else _log_odds_blocks(logits)
+    block_scores = _logit_blocks(logits) if Ranking(ranking) is Ranking.slc else _log_odds_blocks(logits, threads)
 
     auprc = np.full(k, np.nan)
     precision_at = np.full((len(recalls), k), np.nan)
@@ -239,48 +239,56 @@ class _RowLogSumExp:
     lse_without_argmax: np.ndarray  # logsumexp over c != argmax
 
 
-def _row_log_sum_exp(logits: np.ndarray) -> _RowLogSumExp:
+def _row_log_sum_exp(logits: np.ndarray, threads: int | None) -> _RowLogSumExp:
     n, k = logits.shape
     stats = _RowLogSumExp(np.empty(n), np.empty(n, np.int64), np.empty(n), np.empty(n))
     rows_per_chunk = max(1, BLOCK_ELEMENTS // k)
-    for r0 in range(0, n, rows_per_chunk):
+
+    def run_chunk(r0: int) -> None:
         z = np.array(logits[r0 : r0 + rows_per_chunk], dtype=np.float64)
-        rows = np.arange(z.shape[0])
+        span, rows = slice(r0, r0 + z.shape[0]), np.arange(z.shape[0])
         argmax = z.argmax(axis=1)
         row_max = z[rows, argmax]
-        sum_exp = np.exp(z - row_max[:, None]).sum(axis=1)
+        z -= row_max[:, None]
         z[rows, argmax] = -np.inf
-        second = z.max(axis=1)
-        span = slice(r0, r0 + z.shape[0])
-        stats.row_max[span], stats.argmax[span], stats.sum_exp[span] = row_max, argmax, sum_exp
-        stats.lse_without_argmax[span] = second + np.log(np.exp(z - second[:, None]).sum(axis=1))
+        np.exp(z, out=z)
+        others = z.sum(axis=1)  # sum over c != argmax of exp(z_c - m1): positive terms, no cancellation
+        stats.row_max[span], stats.argmax[span], stats.sum_exp[span] = row_max, argmax, 1.0 + others
+        with np.errstate(divide="ignore"):
+            stats.lse_without_argmax[span] = row_max + np.log(others)
+        # Past a margin of ~708 nats the sum underflows: recompute those rows around their second largest logit.
+        for row in np.flatnonzero(others < np.finfo(np.float64).tiny):
+            rest = np.delete(np.asarray(logits[r0 + row], dtype=np.float64), argmax[row])
+            stats.lse_without_argmax[r0 + row] = rest.max() + np.log(np.exp(rest - rest.max()).sum())
+
+    for _ in _thread_map(run_chunk, range(0, n, rows_per_chunk), threads):
+        pass
     return stats
 
 
-def _log_odds_blocks(logits: np.ndarray) -> BlockScores:
+def _log_odds_blocks(logits: np.ndarray, threads: int | None) -> BlockScores:
     """Blocks of log(p_j / (1 - p_j)) = z_j - logsumexp_{i != j} z_i in float64, p = softmax over all k.
 
     Every metric depends only on the order of scores within a column, so ranking by this strictly
     increasing function of p_j gives the metrics of p_j, without saturation: float32 softmax rounds
     to exactly 1.0 past a margin of about 17 nats and would create false ties. For j other than the
-    row's argmax the logsumexp is m1 + log(S - exp(z_j - m1)) with S - exp(...) >= 1 (no
-    cancellation); for the argmax it is the logsumexp of the other entries, computed directly.
+    row's argmax, (z_j - m1) - log(S - exp(z_j - m1)) with S - exp(...) >= 1 (no cancellation); for
+    the argmax, m1 - logsumexp of the other entries, computed directly.
     """
-    stats = _row_log_sum_exp(logits)
+    stats = _row_log_sum_exp(logits, threads)
 
     def block_scores(c0: int, c1: int) -> np.ndarray:
-        z = np.array(logits[:, c0:c1].T, dtype=np.float64, order="C", copy=True)
+        log_odds = np.array(logits[:, c0:c1].T, dtype=np.float64, order="C", copy=True)
+        log_odds -= stats.row_max
+        log_lse_gap = np.exp(log_odds)
+        np.subtract(stats.sum_exp, log_lse_gap, out=log_lse_gap)
         rows = np.flatnonzero((stats.argmax >= c0) & (stats.argmax < c1))
         argmax_entries = (stats.argmax[rows] - c0, rows)
-        lse_others = z - stats.row_max
-        np.exp(lse_others, out=lse_others)
-        lse_others[argmax_entries] = 0.0  # replaced below; S - 1 can round to 0 and log(0) would warn
-        np.subtract(stats.sum_exp, lse_others, out=lse_others)
-        np.log(lse_others, out=lse_others)
-        lse_others += stats.row_max
-        lse_others[argmax_entries] = stats.lse_without_argmax[rows]
-        z -= lse_others
-        return z
+        log_lse_gap[argmax_entries] = 1.0  # replaced below; S - 1 can round to 0 and log(0) would warn
+        np.log(log_lse_gap, out=log_lse_gap)  # now logsumexp_{i != j} - m1
+        log_lse_gap[argmax_entries] = stats.lse_without_argmax[rows] - stats.row_max[rows]
+        log_odds -= log_lse_gap
+        return log_odds
 
     return block_scores
 

@@ -262,3 +262,12 @@ def test_input_logits_are_not_modified():
     all_logits_class_metrics(logits, labels)
     pols_metrics(logits, labels)
     np.testing.assert_array_equal(logits, before)
+
+
+def test_all_logits_ranking_survives_margins_where_float64_exp_underflows():
+    # exp(-900) underflows to 0, so the logsumexp of the non-argmax logits is recomputed around them.
+    logits = np.array([[1000.0, 0.0, -5.0], [900.0, 0.0, -5.0], [0.0, 1.0, 0.0]])
+    labels = np.array([0, 1, 1])
+    result = all_logits_class_metrics(logits, labels, recalls=(1.0,))
+    assert result.auprc[0] == 1.0  # log-odds 1000 - log(1 + e^-5) outranks 900 - log(1 + e^-5)
+    assert result.threshold_at_recall[0, 0] == pytest.approx(1000 - np.log1p(np.exp(-5.0)), abs=1e-12)

@@ -1,0 +1,66 @@
+"""EvaluationResult's JSON object and per-class frame, and the 1 - value table with Table I's improvement row."""
+
+import numpy as np
+import pytest
+
+from slcbench.evaluation import evaluate_logits, per_class_frame
+from slcbench.reporting import evaluation_table, mean_relative_improvement
+
+
+def make(boost, seed=0, n=200, k=5, missing_class=False):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, k - 1 if missing_class else k, size=n)
+    logits = rng.normal(size=(n, k)).astype(np.float32)
+    logits[np.arange(n), labels] += boost
+    return logits, labels
+
+
+def test_to_dict_is_the_issue_object_and_skips_classes_without_positives():
+    logits, labels = make(2.0, missing_class=True)
+    result = evaluate_logits(logits, labels, name="m.npz")
+    document = result.to_dict()
+    assert list(document) == [
+        "file", "n_examples", "n_classes", "classes_evaluated", "classes_skipped", "slc", "all_logits", "pols",
+    ]
+    assert (document["n_examples"], document["n_classes"]) == (200, 5)
+    assert (document["classes_evaluated"], document["classes_skipped"]) == (4, 1)
+    assert list(document["slc"]) == ["auprc", "precision_at_0.9", "precision_at_0.99"]
+    # The macro mean leaves the class without positives out (scikit-learn would average in a 0).
+    per_class = result.per_class
+    slc = per_class[per_class.ranking == "slc"]
+    assert np.isnan(slc.auprc.iloc[4])
+    assert document["slc"]["auprc"] == pytest.approx(slc.auprc.iloc[:4].mean())
+    assert document["slc"]["auprc"] > slc.auprc.fillna(0).mean()
+
+
+def test_per_class_frame_concatenates_files():
+    results = [evaluate_logits(*make(b, seed=b), name=f"m{b}") for b in (1, 2)]
+    frame = per_class_frame(results)
+    assert frame.file.tolist() == ["m1"] * 10 + ["m2"] * 10
+    assert frame.columns[0] == "file"
+
+
+def test_mean_relative_improvement_is_tables_one_row():
+    # Paper, ImageNet: (0.366 - 0.245) / 0.366 = 33.1%.
+    assert mean_relative_improvement([0.366], [0.245]) == pytest.approx(0.3306, abs=1e-4)
+    assert mean_relative_improvement([0.2, 0.4], [0.1, 0.2, 0.3]) == pytest.approx((0.3 - 0.2) / 0.3)
+
+
+def test_table_orders_baseline_first_bolds_best_and_adds_improvement_row():
+    ce = evaluate_logits(*make(1.0), name="ce")
+    pols = evaluate_logits(*make(3.0), name="pols")
+    table = evaluation_table([pols, ce], baseline_names=["ce"])
+    names = list(table.columns[0].cells)
+    assert names == ["ce", "pols", "mean relative improvement"]
+    slc_auprc = list(table.columns[2].cells)
+    assert slc_auprc[0] == f"{1 - ce.to_dict()['slc']['auprc']:.3f}"
+    assert slc_auprc[1] == f"[bold]{1 - pols.to_dict()['slc']['auprc']:.3f}[/bold]"
+    expected = mean_relative_improvement([1 - ce.to_dict()["slc"]["auprc"]], [1 - pols.to_dict()["slc"]["auprc"]])
+    assert slc_auprc[2] == f"{100 * expected:.1f}%"
+    margin = list(table.columns[-1].cells)
+    assert margin[2] == "" and margin[1].startswith("[bold]")  # margin: higher is better, no ratio
+
+
+def test_table_without_baseline_has_no_improvement_row():
+    table = evaluation_table([evaluate_logits(*make(1.0), name="a")])
+    assert list(table.columns[0].cells) == ["a"]

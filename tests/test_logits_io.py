@@ -1,0 +1,82 @@
+"""Reading saved logits: memory-mapped where the format allows it, the same numbers either way."""
+
+import numpy as np
+import pytest
+
+from slcbench.errors import SlcbenchError
+from slcbench.evaluation import evaluate_file, evaluate_logits
+from slcbench.logits import check_logits_and_labels, count_non_finite, load_logits, looks_like_probabilities
+
+
+@pytest.fixture
+def arrays():
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 6, size=90)
+    logits = rng.normal(size=(90, 6)).astype(np.float32)
+    return logits, labels
+
+
+def test_uncompressed_npz_members_are_memory_mapped(tmp_path, arrays):
+    logits, labels = arrays
+    np.savez(tmp_path / "a.npz", logits=logits, labels=labels)
+    loaded_logits, loaded_labels = load_logits(tmp_path / "a.npz")
+    assert isinstance(loaded_logits, np.memmap) and isinstance(loaded_labels, np.memmap)
+    assert not loaded_logits.flags.writeable
+    np.testing.assert_array_equal(loaded_logits, logits)
+    np.testing.assert_array_equal(loaded_labels, labels)
+
+
+def test_compressed_npz_is_read_into_memory(tmp_path, arrays):
+    logits, labels = arrays
+    np.savez_compressed(tmp_path / "c.npz", logits=logits, labels=labels)
+    loaded_logits, loaded_labels = load_logits(tmp_path / "c.npz")
+    assert not isinstance(loaded_logits, np.memmap)
+    np.testing.assert_array_equal(loaded_logits, logits)
+    np.testing.assert_array_equal(loaded_labels, labels)
+
+
+def test_fortran_ordered_and_float16_logits(tmp_path, arrays):
+    logits, labels = arrays
+    fortran = np.asfortranarray(logits.astype(np.float16))
+    np.savez(tmp_path / "f.npz", logits=fortran, labels=labels)
+    loaded, _ = load_logits(tmp_path / "f.npz")
+    assert loaded.flags.f_contiguous and loaded.dtype == np.float16
+    np.testing.assert_array_equal(loaded, fortran)
+    from_file = evaluate_file(tmp_path / "f.npz").to_dict()
+    in_memory = evaluate_logits(logits.astype(np.float16).astype(np.float32), labels, name=str(tmp_path / "f.npz"))
+    assert from_file == in_memory.to_dict()
+
+
+def test_npy_pair_is_memory_mapped_and_scores_like_the_arrays(tmp_path, arrays):
+    logits, labels = arrays
+    np.save(tmp_path / "logits.npy", logits)
+    np.save(tmp_path / "labels.npy", labels)
+    loaded_logits, _ = load_logits(tmp_path)
+    assert isinstance(loaded_logits, np.memmap)
+    from_folder = evaluate_file(tmp_path).to_dict()
+    assert {**from_folder, "file": "x"} == {**evaluate_logits(logits, labels).to_dict(), "file": "x"}
+
+
+def test_check_returns_int64_labels_and_leaves_logits_alone(arrays):
+    logits, labels = arrays
+    checked_logits, checked_labels = check_logits_and_labels(logits, labels.astype(np.uint8))
+    assert checked_logits is logits and checked_labels.dtype == np.int64
+    with pytest.raises(SlcbenchError, match="^run7: labels must be integers"):
+        check_logits_and_labels(logits, labels.astype(bool).astype(np.float32), name="run7")
+
+
+def test_non_finite_values_are_counted_across_scan_chunks():
+    logits = np.zeros((5000, 3000), dtype=np.float32)  # more than one scan chunk
+    logits[0, 0] = np.nan
+    logits[-1, -1] = -np.inf
+    logits[2500, 7] = np.inf
+    assert count_non_finite(logits) == 3
+
+
+def test_probability_heuristic():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(50, 4))
+    softmax = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    assert looks_like_probabilities(softmax)
+    assert not looks_like_probabilities(logits)
+    assert not looks_like_probabilities(softmax * 0.5)  # in [0, 1] but rows do not sum to 1
