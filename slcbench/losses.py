@@ -69,7 +69,8 @@ def _true_logits(z: Tensor, labels: Tensor) -> Tensor:
 
 
 def _true_mask(z: Tensor, labels: Tensor) -> Tensor:
-    return F.one_hot(labels.long(), z.shape[1]).bool()
+    """Boolean [m, k], True at (i, y_i); scatter avoids one_hot's int64 [m, k] intermediate."""
+    return torch.zeros(z.shape, dtype=torch.bool, device=z.device).scatter_(1, labels.long().unsqueeze(1), True)
 
 
 def _max_false_logits(z: Tensor, labels: Tensor) -> Tensor:
@@ -77,9 +78,9 @@ def _max_false_logits(z: Tensor, labels: Tensor) -> Tensor:
     return z.masked_fill(_true_mask(z, labels), float("-inf")).amax(dim=1)
 
 
-def _hinges(z: Tensor, labels: Tensor, margin: float) -> Tensor:
+def _hinges(true: Tensor, max_false: Tensor, margin: float) -> Tensor:
     """Per-example Crammer-Singer hinge max(0, γ − z_y + max_{j≠y} z_j)."""
-    return F.relu(margin - _true_logits(z, labels) + _max_false_logits(z, labels))
+    return F.relu(margin - true + max_false)
 
 
 # ---- the two losses that are not PoLS-aligned ------------------------------------------------
@@ -101,7 +102,7 @@ def max_margin(logits: Tensor, labels: Tensor, *, margin: float = DEFAULT_MARGIN
     if margin <= 0:
         raise ValueError(f"margin must be positive, got {margin}")
     z = _checked(logits, labels)
-    return _hinges(z, labels, margin).mean()
+    return _hinges(_true_logits(z, labels), _max_false_logits(z, labels), margin).mean()
 
 
 # ---- the five PoLS-aligned losses of the paper -------------------------------------------------
@@ -227,10 +228,9 @@ def batch_max_margin(logits: Tensor, labels: Tensor, *, margin: float = DEFAULT_
     if margin <= 0:
         raise ValueError(f"margin must be positive, got {margin}")
     z = _checked(logits, labels)
-    m = z.shape[0]
-    min_true = _true_logits(z, labels).amin()
-    max_false = _max_false_logits(z, labels).amax()
-    return _hinges(z, labels, margin).mean() + F.relu(margin - min_true + max_false) / m
+    true, max_false = _true_logits(z, labels), _max_false_logits(z, labels)
+    batch_hinge = F.relu(margin - true.amin() + max_false.amax())  # max over rows of row maxima = global max
+    return _hinges(true, max_false, margin).mean() + batch_hinge / z.shape[0]
 
 
 # ---- ISBE (Skarbek 2023) -------------------------------------------------------------------
@@ -265,8 +265,13 @@ class _IsbeFunction(torch.autograd.Function):
     """Forward: a monitoring value; backward: the soft error (activation(z) − target) straight to z."""
 
     @staticmethod
-    def forward(ctx, z: Tensor, targets: Tensor, activation: IsbeActivation, scale: float) -> Tensor:
-        error = activation.apply(z) - targets
+    def forward(ctx, z: Tensor, labels: Tensor, activation: IsbeActivation, scale: float) -> Tensor:
+        low, high = activation.target_range
+        error = activation.apply(z)  # a fresh tensor: safe to change in place
+        if low:
+            error.sub_(low)
+        # subtract (high − low) at each true class: error = a(z) − r without materialising r
+        error.scatter_add_(1, labels.unsqueeze(1), error.new_full((z.shape[0], 1), low - high))
         ctx.save_for_backward(error)
         ctx.scale = scale
         return 0.5 * scale * error.square().sum()
@@ -304,10 +309,8 @@ def isbe(
     if reduction not in ("mean", "sum"):
         raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
     z = _checked(logits, labels)
-    low, high = activation.target_range
-    targets = low + (high - low) * _true_mask(z, labels).to(z.dtype)
     scale = 1.0 / z.shape[0] if reduction == "mean" else 1.0
-    return _IsbeFunction.apply(z, targets, activation, scale)
+    return _IsbeFunction.apply(z, labels.long(), activation, scale)
 
 
 # ---- registry: the losses by name, for the CLI ------------------------------------------------
