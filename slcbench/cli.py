@@ -307,7 +307,7 @@ def evaluate(
 
 # ---- train (issue 4) -------------------------------------------------------------------------
 # Imports live in this region so that each feature's section merges on its own.
-import os  # noqa: E402
+import io  # noqa: E402
 
 from slcbench.data import DatasetName  # noqa: E402
 from slcbench.losses import (  # noqa: E402
@@ -435,7 +435,7 @@ def train(
     evaluations, baseline = evaluate_trained(results)
     table = evaluation_table(evaluations, baseline_names=baseline)
     console.print(table)
-    recorder = Console(record=True, width=200, file=open(os.devnull, "w"))  # plain-text copy for the file
+    recorder = Console(record=True, width=200, file=io.StringIO())  # plain-text copy for the file
     recorder.print(table)
     command = _command_line("slcbench train", ctx.params)
     rows = [

@@ -155,7 +155,7 @@ def nce(
       positive [k] distribution (default uniform, our choice: the paper does not say).
     - **Exact or sampled expectation.** When k <= ``exact_max_k`` the expectation is the exact sum
       Σ_j q(j)·(...) over all k classes; otherwise it is the Monte-Carlo estimate of the paper, t classes
-      drawn from q with replacement per example (from ``generator`` if given), which is unbiased for
+      drawn from q with replacement per example (from ``generator``, on the logits' device, if given), which is unbiased for
       the same value. Set ``exact_max_k=0`` to always sample.
     - The expectation runs over all classes, the true one included, as Mnih & Teh's noise samples do;
       so the loss is bounded below by a positive constant: its infimum has z_y = 0 (e^{z_y} = 1, a
