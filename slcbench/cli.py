@@ -309,6 +309,156 @@ def evaluate(
 
 
 # ---- train (issue 4) -------------------------------------------------------------------------
+# Imports live in this region so that each feature's section merges on its own.
+import io  # noqa: E402
+
+from slcbench.data import DatasetName  # noqa: E402
+from slcbench.losses import (  # noqa: E402
+    DEFAULT_MARGIN,
+    DEFAULT_NCE_EXACT_MAX_K,
+    DEFAULT_NCE_NOISE_SAMPLES,
+    DEFAULT_SELF_NORM_ALPHA,
+    LOSSES,
+    LossSettings,
+)
+from slcbench.training import DEFAULT_BATCH_SIZE, DIGITS_STEPS, LEARNING_RATES, PAPER_STEPS  # noqa: E402
+
+
+def _train_outputs(out: Optional[Path], names: list[str], dataset: str) -> tuple[Path, dict[str, Path], list[Path]]:
+    """(folder, npz path per loss, table files): one loss writes the file ``--out``, several a folder."""
+    if len(names) == 1:
+        path = out or Path("runs") / f"{names[0]}-{dataset}.npz"
+        if path.is_dir():
+            raise SlcbenchError(f"--out {path} is a folder; for one loss give the .npz file to write")
+        return path.parent, {names[0]: path}, []
+    folder = out or Path("runs") / f"train-{dataset}"
+    if folder.exists() and not folder.is_dir():
+        raise SlcbenchError(f"--out {folder} is a file; for several losses give a folder")
+    tables = [folder / name for name in ("table.txt", "table.csv", "summary.json")]
+    return folder, {name: folder / f"{name}.npz" for name in names}, tables
+
+
+def _command_line(prefix: str, params: dict) -> str:
+    """The command with every option spelled out (defaults included), to repeat a run exactly."""
+    parts = [prefix]
+    for name, value in params.items():
+        if value is None or value is False:
+            continue
+        parts.append(f"--{name.replace('_', '-')}")
+        if value is not True:
+            parts.append(str(value.value if isinstance(value, Enum) else value))
+    return " ".join(parts)
+
+
+@app.command()
+@friendly_errors
+def train(
+    ctx: typer.Context,
+    loss: Annotated[str, typer.Option(help="Loss to train: " + ", ".join(LOSSES) + "; a comma-separated list; or 'all' (the paper's seven, in Table I order).")] = "all",
+    dataset: Annotated[DatasetName, typer.Option(help="digits = scikit-learn's bundled 8x8 digits (offline); the others are read from --data-dir.", case_sensitive=False)] = DatasetName.digits,
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Folder with the data set in torchvision's layout (MNIST/raw/..., cifar-10-batches-py/, cifar-100-python/, train_32x32.mat). Never downloaded.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="One loss: the .npz to write \\[default: runs/LOSS-DATASET.npz]. Several: a folder for LOSS.npz files and the table \\[default: runs/train-DATASET].", show_default=False)] = None,
+    steps: Annotated[Optional[int], typer.Option(help=f"Optimizer steps per run \\[default: {DIGITS_STEPS} on digits, the paper's {PAPER_STEPS} otherwise].", show_default=False)] = None,
+    batch_size: Annotated[int, typer.Option(help="Examples per batch (the batch losses use the batch).")] = DEFAULT_BATCH_SIZE,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="Use this learning rate instead of choosing from 1, 0.1, 0.01, 0.001 by validation accuracy.", show_default=False)] = None,
+    margin: Annotated[float, typer.Option(help="γ of max-margin and batch max-margin.")] = DEFAULT_MARGIN,
+    alpha: Annotated[float, typer.Option(help="α of self-normalization.")] = DEFAULT_SELF_NORM_ALPHA,
+    nce_samples: Annotated[int, typer.Option("--nce-samples", help="t of NCE: weight of the noise term and, when sampling, noise classes per example.")] = DEFAULT_NCE_NOISE_SAMPLES,
+    nce_exact_max_k: Annotated[int, typer.Option("--nce-exact-max-k", help="NCE sums its expectation exactly up to this many classes and samples t noise classes above.")] = DEFAULT_NCE_EXACT_MAX_K,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch \\[default: torch's choice]; 1 is often fastest for the small MLP.", show_default=False)] = None,
+    device: DeviceOption = DeviceChoice.auto,
+    seed: SeedOption = 0,
+    force: ForceOption = False,
+) -> None:
+    """Train the paper's model with each loss, save test logits for `slcbench evaluate`, and with
+    several losses print the paper's Table I (PoLS-aligned losses below the rule)."""
+    import sys
+
+    import pandas as pd
+    import torch
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from slcbench.data import load_dataset
+    from slcbench.envinfo import collect_environment
+    from slcbench.training import (
+        TrainConfig,
+        default_steps,
+        evaluate_trained,
+        losses_to_train,
+        save_npz,
+        total_steps,
+        train_with_lr_search,
+    )
+
+    names = losses_to_train([part.strip() for part in loss.split(",") if part.strip()])
+    if not names:
+        raise SlcbenchError("--loss is empty; choose one of: " + ", ".join(LOSSES) + ", all")
+    for option, value in (("--steps", steps), ("--batch-size", batch_size), ("--nce-samples", nce_samples), ("--threads", threads)):
+        _positive(option, value)
+    settings = LossSettings(margin=margin, self_norm_alpha=alpha, nce_noise_samples=nce_samples, nce_exact_max_k=nce_exact_max_k)
+    configs = [
+        TrainConfig(loss=name, steps=steps or default_steps(dataset), batch_size=batch_size,
+                    learning_rates=(lr,) if lr is not None else LEARNING_RATES, seed=seed, loss_settings=settings)
+        for name in names
+    ]
+    # Refuse existing outputs before minutes of training, not after.
+    folder, npz_paths, table_paths = _train_outputs(out, names, dataset.value)
+    for path in [*npz_paths.values(), *table_paths]:
+        if path.exists() and not force:
+            raise SlcbenchError(f"{path} already exists; pass --force to overwrite it")
+    if len(names) == 1 and not folder.is_dir():
+        raise SlcbenchError(f"cannot write {npz_paths[names[0]]}: folder {folder} does not exist")
+    data = load_dataset(dataset, data_dir)
+    target = resolve_device(device)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    console.print(
+        f"[bold]slcbench train[/] {dataset.value}: {len(data.train)} train / {len(data.validation)} validation / "
+        f"{len(data.test)} test, {data.num_classes} classes · {configs[0].steps} steps × batch {batch_size} · "
+        f"learning rates {', '.join(f'{r:g}' for r in configs[0].learning_rates)} · {target}"
+    )
+    results = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        for config in configs:
+            task = progress.add_task(config.loss, total=total_steps(config))
+            result = train_with_lr_search(data, config, target, on_step=lambda: progress.advance(task))
+            progress.remove_task(task)
+            save_npz(result, npz_paths[config.loss], overwrite=force)
+            console.print(
+                f"{config.loss}: learning rate {result.learning_rate:g}, validation accuracy "
+                f"{result.validation_accuracy:.3f}, test accuracy {result.test_accuracy:.3f} → {npz_paths[config.loss]}"
+            )
+            results.append(result)
+    if len(results) < 2:
+        return
+    evaluations, baseline = evaluate_trained(results)
+    table = evaluation_table(evaluations, baseline_names=baseline)
+    console.print(table)
+    recorder = Console(record=True, width=200, file=io.StringIO())  # plain-text copy for the file
+    recorder.print(table)
+    command = _command_line("slcbench train", ctx.params)
+    rows = [
+        {"loss": r.config.loss, "row": e.name, "pols_aligned": LOSSES[r.config.loss].pols_aligned,
+         "learning_rate": r.learning_rate, "validation_accuracy": r.validation_accuracy, "test_accuracy": r.test_accuracy,
+         **{f"slc_{k}": v for k, v in e.to_dict()["slc"].items()},
+         **{f"all_logits_{k}": v for k, v in e.to_dict()["all_logits"].items()},
+         **{f"pols_{k}": v for k, v in e.to_dict()["pols"].items()}}
+        for r, e in zip(results, evaluations)
+    ]
+    write_text_atomic(table_paths[0], f"$ {command}\n\n{recorder.export_text()}", overwrite=force)
+    write_text_atomic(table_paths[1], pd.DataFrame(rows).to_csv(index=False), overwrite=force)
+    write_json_atomic(table_paths[2], {
+        "kind": "slcbench.train", "schema_version": 1, "command": command,
+        "environment": collect_environment(target),
+        "training": [r.settings() for r in results],
+        "evaluation": results_payload(evaluations, baseline_names=baseline),
+    }, overwrite=force)
+    console.print("wrote " + ", ".join(str(p) for p in table_paths))
+
 
 # ---- compare and env (issue 5) ---------------------------------------------------------------
 
