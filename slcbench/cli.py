@@ -8,14 +8,32 @@ declared once below as ``Annotated`` types.
 from __future__ import annotations
 
 import functools
+import io
+import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Callable, Optional, TypeVar
 
 import typer
+from rich.console import Console
 
+from slcbench.compare import Basis
+from slcbench.data import DatasetName
 from slcbench.errors import SlcbenchError
+from slcbench.evaluation import DEFAULT_RECALLS, check_recalls, evaluate_file, per_class_frame, results_payload
+from slcbench.io import write_json_atomic, write_text_atomic
+from slcbench.losses import (
+    DEFAULT_MARGIN,
+    DEFAULT_NCE_EXACT_MAX_K,
+    DEFAULT_NCE_NOISE_SAMPLES,
+    DEFAULT_SELF_NORM_ALPHA,
+    LOSSES,
+    LossSettings,
+)
+from slcbench.metrics import AuprcMethod
 from slcbench.paper import CPU_QUICK_PROTOCOL, PAPER_PROTOCOL
+from slcbench.reporting import evaluation_table
+from slcbench.training import DEFAULT_BATCH_SIZE, DIGITS_STEPS, LEARNING_RATES, PAPER_STEPS
 
 app = typer.Typer(
     name="slcbench",
@@ -64,6 +82,11 @@ def root(
     version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Show the version and exit.")] = False,
 ) -> None:
     """Benchmarks for Single Logit Classification (SLC): speed, SLC metrics and PoLS losses."""
+
+
+def report_console() -> Console:
+    """A rich console; piped or redirected output (CI logs, files) gets 160 columns, not rich's 80-column guess."""
+    return Console(width=None if sys.stdout.isatty() else 160)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -135,18 +158,14 @@ def speed(
     seed: SeedOption = 0,
 ) -> None:
     """Forward time with a top layer of 1 (SLC) or k units: the paper's Table III on this machine."""
-    import sys
-
     import pandas as pd
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from slcbench.envinfo import collect_environment
-    from slcbench.io import new_results_stem, write_json_atomic, write_text_atomic
+    from slcbench.io import new_results_stem
     from slcbench.models import resolve_arch_list
-    from slcbench.paper import format_class_count, parse_class_spec
+    from slcbench.paper import Protocol, format_class_count, parse_class_spec
     from slcbench.reporting import plot_speed, speed_table
-    from slcbench.paper import Protocol
     from slcbench.speed import Precision, SpeedConfig, default_protocol, run_speed
 
     for name, value in (("--batch-size", batch_size), ("--batches", batches)):
@@ -169,8 +188,7 @@ def speed(
     )
     if eager and target.type != "cuda":
         typer.echo("note: --eager only changes CUDA timing; CPU calls are always timed as launched", err=True)
-    # Piped or redirected output gets a wide table instead of rich's 80-column guess.
-    console = Console(width=None if sys.stdout.isatty() else 150)
+    console = report_console()
     environment = collect_environment(target)
     label = "paper protocol" if protocol.name == "paper" else f"{protocol.name} protocol — NOT the paper's (batch 32, 100 batches on a GPU)"
     console.print(
@@ -210,21 +228,6 @@ def speed(
 
 
 # ---- evaluate (issue 3) ----------------------------------------------------------------------
-# Imports live in this region so that each feature's section merges on its own.
-import sys  # noqa: E402
-
-from rich.console import Console  # noqa: E402
-
-from slcbench.evaluation import (  # noqa: E402
-    DEFAULT_RECALLS,
-    check_recalls,
-    evaluate_file,
-    per_class_frame,
-    results_payload,
-)
-from slcbench.io import write_json_atomic, write_text_atomic  # noqa: E402
-from slcbench.metrics import AuprcMethod  # noqa: E402
-from slcbench.reporting import evaluation_table  # noqa: E402
 
 
 def _check_outputs_before_work(outputs: dict[str, Optional[Path]], inputs: list[Path], force: bool) -> None:
@@ -300,8 +303,7 @@ def evaluate(
         results.append(result)
 
     baseline_names = [str(p) for p in baseline]
-    # Not a terminal (a log, a pipe): wide enough that the table is not squeezed into 80 columns.
-    Console(width=None if sys.stdout.isatty() else 150).print(evaluation_table(results, baseline_names=baseline_names))
+    report_console().print(evaluation_table(results, baseline_names=baseline_names))
     if json_path is not None:
         write_json_atomic(json_path, results_payload(results, baseline_names=baseline_names), overwrite=force)
     if csv_path is not None:
@@ -309,19 +311,6 @@ def evaluate(
 
 
 # ---- train (issue 4) -------------------------------------------------------------------------
-# Imports live in this region so that each feature's section merges on its own.
-import io  # noqa: E402
-
-from slcbench.data import DatasetName  # noqa: E402
-from slcbench.losses import (  # noqa: E402
-    DEFAULT_MARGIN,
-    DEFAULT_NCE_EXACT_MAX_K,
-    DEFAULT_NCE_NOISE_SAMPLES,
-    DEFAULT_SELF_NORM_ALPHA,
-    LOSSES,
-    LossSettings,
-)
-from slcbench.training import DEFAULT_BATCH_SIZE, DIGITS_STEPS, LEARNING_RATES, PAPER_STEPS  # noqa: E402
 
 
 def _train_outputs(out: Optional[Path], names: list[str], dataset: str) -> tuple[Path, dict[str, Path], list[Path]]:
@@ -372,8 +361,6 @@ def train(
 ) -> None:
     """Train the paper's model with each loss, save test logits for `slcbench evaluate`, and with
     several losses print the paper's Table I (PoLS-aligned losses below the rule)."""
-    import sys
-
     import pandas as pd
     import torch
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -414,7 +401,7 @@ def train(
         torch.set_num_threads(threads)
     folder.mkdir(parents=True, exist_ok=True)
 
-    console = Console(width=None if sys.stdout.isatty() else 160)
+    console = report_console()
     console.print(
         f"[bold]slcbench train[/] {dataset.value}: {len(data.train)} train / {len(data.validation)} validation / "
         f"{len(data.test)} test, {data.num_classes} classes · {configs[0].steps} steps × batch {batch_size} · "
@@ -462,18 +449,8 @@ def train(
 
 # ---- compare and env (issue 5) ---------------------------------------------------------------
 
-from slcbench.compare import Basis  # noqa: E402  (here, not at the top: each section merges on its own)
 
 EXIT_REGRESSED = 1
-
-
-def _report_console():
-    """A rich console; piped or redirected output (CI logs) gets 150 columns instead of rich's 80-column guess."""
-    import sys
-
-    from rich.console import Console
-
-    return Console(width=None if sys.stdout.isatty() else 150)
 
 
 @app.command("compare")
@@ -512,7 +489,7 @@ def compare_command(
             + "): comparisons across machines are suspect",
             err=True,
         )
-    summary = render_comparison(comparison, _report_console())
+    summary = render_comparison(comparison, report_console())
     missing = comparison.with_verdict(Verdict.missing_in_new)
     failed = bool(comparison.with_verdict(Verdict.regressed)) or (fail_on_missing and bool(missing))
     typer.echo(f"{'FAIL' if failed else 'PASS'}: {summary}")
@@ -534,7 +511,7 @@ def env_command(
     if as_json:
         typer.echo(environment_json(environment))
     else:
-        _report_console().print(environment_table(environment))
+        report_console().print(environment_table(environment))
 
 
 def main() -> None:

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from slcbench.compare import KIND_NAMES, Basis, Comparison, RowKey, Verdict
+from slcbench.errors import SlcbenchError
+from slcbench.evaluation import EvaluationResult, precision_key
+from slcbench.metrics import AuprcMethod, Ranking
+from slcbench.paper import PAPER_TABLE_III_SECONDS, format_class_count
 
 if TYPE_CHECKING:
-    from slcbench.speed import SpeedRow
+    from slcbench.speed import SpeedRow  # speed imports torch; the tables need only the row type
 
 # ---- speed (issue 2) -------------------------------------------------------------------------
 
-from pathlib import Path
-from typing import Sequence
-
-from rich.table import Table
-
-from slcbench.paper import format_class_count
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -76,11 +84,7 @@ def plot_speed(rows: Sequence["SpeedRow"], path: Path) -> None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
-        from slcbench.errors import SlcbenchError
-
         raise SlcbenchError("--plot needs matplotlib: pip install 'slcbench[plot]'") from None
-    from slcbench.paper import PAPER_TABLE_III_SECONDS
-
     fig = Figure(figsize=(7.5, 4.8), dpi=130)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
@@ -107,16 +111,6 @@ def plot_speed(rows: Sequence["SpeedRow"], path: Path) -> None:
     fig.savefig(path)
 
 # ---- evaluate (issue 3) ----------------------------------------------------------------------
-# Imports live in this region so that each feature's section merges on its own.
-import math  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from typing import Callable, Sequence  # noqa: E402
-
-from rich.table import Table  # noqa: E402
-
-from slcbench.evaluation import EvaluationResult, precision_key  # noqa: E402
-from slcbench.metrics import AuprcMethod, Ranking  # noqa: E402
-
 
 @dataclass(frozen=True)
 class _EvaluationColumn:
@@ -197,15 +191,6 @@ def evaluation_table(results: Sequence[EvaluationResult], *, baseline_names: Seq
 
 
 # ---- compare (issue 5) -----------------------------------------------------------------------
-# Imports live in this section (not at the top) so that each feature's section merges on its own.
-import json as _json  # noqa: E402
-from typing import Any as _Any  # noqa: E402
-
-from rich.console import Console  # noqa: E402
-from rich.markup import escape  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from slcbench.compare import KIND_NAMES, Basis, Comparison, RowKey, Verdict  # noqa: E402
 
 # Identity fields always shown in a row's label; the others only where rows differ in them.
 _ALWAYS_SHOWN = ("benchmark", "arch", "classes")
@@ -234,7 +219,7 @@ def _format_compared(value: float | None, basis: Basis | None) -> str:
     return f"{value:.3f}x" if basis is Basis.ratio else format_ms(value)
 
 
-def _format_field(name: str, value: _Any) -> str:
+def _format_field(name: str, value: Any) -> str:
     if name in ("benchmark", "arch"):
         return str(value)
     if name == "classes":
@@ -321,7 +306,7 @@ def render_comparison(comparison: Comparison, console: Console) -> str:
     return comparison_summary(comparison, labels)
 
 
-def environment_table(environment: dict[str, _Any]) -> Table:
+def environment_table(environment: dict[str, Any]) -> Table:
     table = Table(title="slcbench environment", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
@@ -330,5 +315,5 @@ def environment_table(environment: dict[str, _Any]) -> Table:
     return table
 
 
-def environment_json(environment: dict[str, _Any]) -> str:
-    return _json.dumps(environment, indent=2)
+def environment_json(environment: dict[str, Any]) -> str:
+    return json.dumps(environment, indent=2)
