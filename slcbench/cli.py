@@ -359,8 +359,10 @@ def train(
     seed: SeedOption = 0,
     force: ForceOption = False,
 ) -> None:
-    """Train the paper's model with each loss, save test logits for `slcbench evaluate`, and with
-    several losses print the paper's Table I (PoLS-aligned losses below the rule)."""
+    """Train the paper's model with each loss and save its test logits for `slcbench evaluate`.
+
+    With several losses, print the paper's Table I (PoLS-aligned losses below the rule).
+    """
     import pandas as pd
     import torch
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -515,5 +517,24 @@ def env_command(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point (also ``python -m slcbench``).
+
+    Usage errors (an unknown option, a value outside a choice, a missing argument) get the same
+    one-line treatment as SlcbenchError instead of click's multi-line box. They are recognised by
+    click's exception interface (``format_message``, ``exit_code``) because typer has moved from
+    click's classes to its own vendored copies between the releases we support.
+    """
+    try:
+        code = app(prog_name="slcbench", standalone_mode=False)
+    except typer.Abort:
+        raise SystemExit(fail("interrupted", code=130).exit_code) from None
+    except Exception as exc:
+        if not (hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int)):
+            raise
+        message = " ".join(exc.format_message().split())
+        if not message:  # no arguments at all: click has printed the help already
+            raise SystemExit(exc.exit_code) from None
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        raise SystemExit(fail(message + hint, code=exc.exit_code).exit_code) from None
+    raise SystemExit(code or 0)
