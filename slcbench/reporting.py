@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from rich.console import Console
@@ -144,6 +144,20 @@ def mean_relative_improvement(baseline: Sequence[float], others: Sequence[float]
     return (baseline_mean - sum(others) / len(others)) / baseline_mean if baseline_mean else math.nan
 
 
+def without_shared_folder(names: Sequence[str]) -> tuple[list[str], str]:
+    """The names less the leading folders they all share, and that folder ("" when none).
+
+    Rows named by long paths that differ only at the end would otherwise be cut to the same text.
+    """
+    parts = [PurePath(name).parts for name in names]
+    shared = 0
+    while all(len(p) > shared + 1 for p in parts) and len({p[shared] for p in parts}) == 1:
+        shared += 1
+    if shared == 0:
+        return list(names), ""
+    return [str(PurePath(*p[shared:])) for p in parts], str(PurePath(*parts[0][:shared]))
+
+
 def evaluation_table(results: Sequence[EvaluationResult], *, baseline_names: Sequence[str] = ()) -> Table:
     """One row per result with 1 - metric (lower is better; PoLS margin raw, higher is better).
 
@@ -164,19 +178,21 @@ def evaluation_table(results: Sequence[EvaluationResult], *, baseline_names: Seq
 
     auprc_name = "average precision" if first.slc.auprc_method is AuprcMethod.average_precision else "trapezoid"
     precision_name = "interpolated" if first.slc.interpolated else "first reach"
+    row_names, folder = without_shared_folder([r.name for r in ordered])
+    caption = f"AUPRC = {auprc_name}; Precision@r = {precision_name}; classes without positives are left out of the means"
     table = Table(
         title="SLC metrics: 1 - value, lower is better (PoLS margin: higher is better, > 0 means PoLS holds)",
-        caption=f"AUPRC = {auprc_name}; Precision@r = {precision_name}; classes without positives are left out of the means",
+        caption=caption + (f"; files in {escape(folder)}" if folder else ""),
     )
-    table.add_column("logits")
+    table.add_column("logits", overflow="fold")
     table.add_column("classes\nevaluated", justify="right")
     for column in columns:
         table.add_column(column.header, justify="right")
-    for position, (result, row) in enumerate(zip(ordered, shown)):
+    for position, (result, name, row) in enumerate(zip(ordered, row_names, shown)):
         if baseline and position == len(baseline):
             table.add_section()
         cells = [f"[bold]{v:.3f}[/bold]" if v == b else f"{v:.3f}" for v, b in zip(row, best)]
-        table.add_row(result.name, f"{result.classes_evaluated}/{result.n_classes}", *cells)
+        table.add_row(escape(name), f"{result.classes_evaluated}/{result.n_classes}", *cells)
     if baseline and others:
         table.add_section()
         improvement = []

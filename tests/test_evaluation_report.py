@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from slcbench.evaluation import evaluate_logits, per_class_frame
-from slcbench.reporting import evaluation_table, mean_relative_improvement
+from slcbench.reporting import evaluation_table, mean_relative_improvement, without_shared_folder
 
 
 def make(boost, seed=0, n=200, k=5, missing_class=False):
@@ -64,3 +64,25 @@ def test_table_orders_baseline_first_bolds_best_and_adds_improvement_row():
 def test_table_without_baseline_has_no_improvement_row():
     table = evaluation_table([evaluate_logits(*make(1.0), name="a")])
     assert list(table.columns[0].cells) == ["a"]
+
+
+@pytest.mark.parametrize(
+    ("names", "short", "folder"),
+    [
+        (["/runs/a/ce.npz", "/runs/a/nce.npz"], ["ce.npz", "nce.npz"], "/runs/a"),
+        (["/runs/a/m.npz", "/runs/b/m.npz"], ["a/m.npz", "b/m.npz"], "/runs"),
+        (["runs/m.npz"], ["m.npz"], "runs"),
+        (["CE", "NCE"], ["CE", "NCE"], ""),
+        (["ce.npz", "runs/ce.npz"], ["ce.npz", "runs/ce.npz"], ""),
+    ],
+)
+def test_rows_are_named_without_the_folder_all_files_share(names, short, folder):
+    assert without_shared_folder(names) == (short, folder)
+
+
+def test_long_paths_that_differ_at_the_end_stay_distinguishable():
+    deep = "/a-long-folder-name/for-runs-of-experiments/with-many-levels/of-nesting/"
+    results = [evaluate_logits(*make(b, seed=b), name=deep + f"loss-{b}.npz") for b in (1, 2)]
+    table = evaluation_table(results)
+    assert list(table.columns[0].cells) == ["loss-1.npz", "loss-2.npz"]
+    assert table.caption.endswith("; files in " + deep.rstrip("/"))
