@@ -158,7 +158,6 @@ def speed(
     seed: SeedOption = 0,
 ) -> None:
     """Forward time with a top layer of 1 (SLC) or k units: the paper's Table III on this machine."""
-    import pandas as pd
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from slcbench.envinfo import collect_environment
@@ -166,7 +165,7 @@ def speed(
     from slcbench.models import resolve_arch_list
     from slcbench.paper import Protocol, format_class_count, parse_class_spec
     from slcbench.reporting import plot_speed, speed_table
-    from slcbench.speed import Precision, SpeedConfig, default_protocol, run_speed
+    from slcbench.speed import Precision, SpeedConfig, default_protocol, results_document, results_frame, run_speed
 
     for name, value in (("--batch-size", batch_size), ("--batches", batches)):
         _positive(name, value)
@@ -205,18 +204,12 @@ def speed(
     console.print(speed_table(rows, title=f"Forward time, {config.timing} timing, {config.precision.value}"))
 
     stem = new_results_stem(output, "speed", (".json", ".csv", ".png"))
-    payload = {
-        "kind": "slcbench.speed",
-        "schema_version": 1,
-        "created": stem.name.removeprefix("speed-"),
-        "command": " ".join(["slcbench", *sys.argv[1:]]) if sys.argv else "slcbench speed",
-        "environment": environment,
-        "settings": config.settings(),
-        "rows": [r.to_dict() for r in rows],
-    }
-    written = [write_json_atomic(stem.with_name(stem.name + ".json"), payload)]
-    table = pd.DataFrame([{k: v for k, v in r.to_dict().items() if k != "samples_ms"} for r in rows])
-    written.append(write_text_atomic(stem.with_name(stem.name + ".csv"), table.to_csv(index=False)))
+    command = " ".join(["slcbench", *sys.argv[1:]]) if sys.argv else "slcbench speed"
+    document = results_document(config, rows, environment=environment, created=stem.name.removeprefix("speed-"), command=command)
+    written = [
+        write_json_atomic(stem.with_name(stem.name + ".json"), document),
+        write_text_atomic(stem.with_name(stem.name + ".csv"), results_frame(rows).to_csv(index=False)),
+    ]
     if plot:
         png = stem.with_name(stem.name + ".png")
         plot_speed(rows, png)
@@ -375,6 +368,7 @@ def train(
         evaluate_trained,
         losses_to_train,
         save_npz,
+        summary_rows,
         total_steps,
         train_with_lr_search,
     )
@@ -430,16 +424,8 @@ def train(
     recorder = Console(record=True, width=200, file=io.StringIO())  # plain-text copy for the file
     recorder.print(table)
     command = _command_line("slcbench train", ctx.params)
-    rows = [
-        {"loss": r.config.loss, "row": e.name, "pols_aligned": LOSSES[r.config.loss].pols_aligned,
-         "learning_rate": r.learning_rate, "validation_accuracy": r.validation_accuracy, "test_accuracy": r.test_accuracy,
-         **{f"slc_{k}": v for k, v in e.to_dict()["slc"].items()},
-         **{f"all_logits_{k}": v for k, v in e.to_dict()["all_logits"].items()},
-         **{f"pols_{k}": v for k, v in e.to_dict()["pols"].items()}}
-        for r, e in zip(results, evaluations)
-    ]
     write_text_atomic(table_paths[0], f"$ {command}\n\n{recorder.export_text()}", overwrite=force)
-    write_text_atomic(table_paths[1], pd.DataFrame(rows).to_csv(index=False), overwrite=force)
+    write_text_atomic(table_paths[1], pd.DataFrame(summary_rows(results, evaluations)).to_csv(index=False), overwrite=force)
     write_json_atomic(table_paths[2], {
         "kind": "slcbench.train", "schema_version": 1, "command": command,
         "environment": collect_environment(target),

@@ -14,9 +14,11 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from typing import Callable, Iterator
 
+import pandas as pd
 import torch
 from torch import nn
 
+from slcbench.compare import KIND_SPEED, SPEED_SCHEMA_VERSION
 from slcbench.errors import SlcbenchError
 from slcbench.models import ArchSpec, QueryHead, build_model, make_head, split_classifier
 from slcbench.paper import CPU_QUICK_PROTOCOL, PAPER_PROTOCOL, Protocol, paper_reference
@@ -242,6 +244,27 @@ class _Bench:
         if self.device.type == "cuda":
             row.peak_mem_mib = torch.cuda.max_memory_allocated(self.device) / 2**20
         return row
+
+
+def results_document(
+    config: SpeedConfig, rows: list[SpeedRow], *, environment: dict, created: str, command: str
+) -> dict:
+    """The JSON that ``slcbench speed`` writes and ``slcbench compare`` reads: the environment, every
+    setting, and every row with its raw samples."""
+    return {
+        "kind": KIND_SPEED,
+        "schema_version": SPEED_SCHEMA_VERSION,
+        "created": created,
+        "command": command,
+        "environment": environment,
+        "settings": config.settings(),
+        "rows": [row.to_dict() for row in rows],
+    }
+
+
+def results_frame(rows: list[SpeedRow]) -> pd.DataFrame:
+    """One line per row for the CSV; the raw samples stay in the JSON."""
+    return pd.DataFrame([{k: v for k, v in row.to_dict().items() if k != "samples_ms"} for row in rows])
 
 
 def run_speed(config: SpeedConfig) -> Iterator[SpeedRow]:

@@ -299,3 +299,20 @@ def evaluate_trained(results: Sequence[TrainResult]):
     evaluations = [evaluate_logits(r.test_logits, r.test_labels, name=LOSSES[r.config.loss].title) for r in results]
     baseline = [LOSSES[r.config.loss].title for r in results if not LOSSES[r.config.loss].pols_aligned]
     return evaluations, baseline
+
+
+def summary_rows(results: Sequence[TrainResult], evaluations: Sequence) -> list[dict]:
+    """One flat row per trained loss (settings, accuracies, SLC/all-logits/PoLS metrics) for table.csv."""
+    rows = []
+    for result, evaluation in zip(results, evaluations, strict=True):
+        metrics = evaluation.to_dict()
+        rows.append({
+            "loss": result.config.loss,
+            "row": evaluation.name,
+            "pols_aligned": LOSSES[result.config.loss].pols_aligned,
+            "learning_rate": result.learning_rate,
+            "validation_accuracy": result.validation_accuracy,
+            "test_accuracy": result.test_accuracy,
+            **{f"{block}_{key}": value for block in ("slc", "all_logits", "pols") for key, value in metrics[block].items()},
+        })
+    return rows
