@@ -150,7 +150,7 @@ def speed(
     precision: Annotated[PrecisionChoice, typer.Option(help="fp32 = strict float32, TF32 off (the paper's); tf32; bf16/fp16 = model and input cast.", case_sensitive=False)] = PrecisionChoice.fp32,
     channels_last: Annotated[bool, typer.Option("--channels-last", help="Use channels-last memory format for model and input.")] = False,
     eager: Annotated[bool, typer.Option("--eager", help="Time Python-launched forwards (includes launch overhead) instead of CUDA-graph replay.")] = False,
-    compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model first (compile time is reported, not timed).")] = False,
+    compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the trunk first (the head is one GEMM); compile time is reported as trunk_first_call_ms, not timed.")] = False,
     query: Annotated[bool, typer.Option("--query", help="Also time the full k-class model answering one queried class per example (one weight row, one dot product).")] = False,
     cudnn_benchmark: Annotated[bool, typer.Option("--cudnn-benchmark/--no-cudnn-benchmark", help="Let cuDNN autotune convolution algorithms (fastest; the choice can differ between runs).")] = True,
     output: OutputDirOption = Path("results"),
@@ -164,12 +164,14 @@ def speed(
     from slcbench.io import new_results_stem
     from slcbench.models import resolve_arch_list
     from slcbench.paper import Protocol, format_class_count, parse_class_spec
-    from slcbench.reporting import plot_speed, speed_table
+    from slcbench.reporting import plot_speed, require_matplotlib, speed_table
     from slcbench.speed import Precision, SpeedConfig, default_protocol, results_document, results_frame, run_speed
 
     for name, value in (("--batch-size", batch_size), ("--batches", batches)):
         _positive(name, value)
     _positive("--warmup", warmup, allow_zero=True)
+    if plot:
+        require_matplotlib()
     target = resolve_device(device)
     base = default_protocol(target)
     custom = any(v is not None for v in (batch_size, batches, warmup))
@@ -255,7 +257,7 @@ def evaluate(
     labels_key: Annotated[str, typer.Option("--labels-key", help="Name of the labels array (.npz key or .npy file stem).")] = "labels",
     recall: Annotated[
         Optional[list[float]],
-        typer.Option("--recall", help="Recall level r in (0, 1] for Precision@r; repeat for several. [default: 0.9, 0.99]", show_default=False),
+        typer.Option("--recall", help="Recall level r in (0, 1] for Precision@r; repeat for several. \\[default: 0.9, 0.99]", show_default=False),
     ] = None,
     auprc: Annotated[
         AuprcMethod,
@@ -312,6 +314,8 @@ def _train_outputs(out: Optional[Path], names: list[str], dataset: str) -> tuple
         path = out or Path("runs") / f"{names[0]}-{dataset}.npz"
         if path.is_dir():
             raise SlcbenchError(f"--out {path} is a folder; for one loss give the .npz file to write")
+        if path.parent.exists() and not path.parent.is_dir():
+            raise SlcbenchError(f"--out {path}: {path.parent} is a file, not a folder")
         return path.parent, {names[0]: path}, []
     folder = out or Path("runs") / f"train-{dataset}"
     if folder.exists() and not folder.is_dir():
@@ -389,8 +393,6 @@ def train(
     for path in [*npz_paths.values(), *table_paths]:
         if path.exists() and not force:
             raise SlcbenchError(f"{path} already exists; pass --force to overwrite it")
-    if len(names) == 1 and not folder.is_dir():
-        raise SlcbenchError(f"cannot write {npz_paths[names[0]]}: folder {folder} does not exist")
     data = load_dataset(dataset, data_dir)
     target = resolve_device(device)
     if threads is not None:

@@ -74,17 +74,24 @@ def speed_table(rows: Sequence["SpeedRow"], *, title: str) -> Table:
     return table
 
 
+def require_matplotlib() -> None:
+    """Fail early (before a sweep of minutes) when --plot cannot be honoured."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise SlcbenchError("--plot needs matplotlib: pip install 'slcbench[plot]'") from None
+
+
 def plot_speed(rows: Sequence["SpeedRow"], path: Path) -> None:
     """The paper's Fig. 1: forward time per example against the number of classes, per architecture.
 
     Solid lines are this run; dashed lines of the same colour are the paper's Table III (Titan X).
     Uses matplotlib's object API (no pyplot, so no global backend is changed).
     """
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise SlcbenchError("--plot needs matplotlib: pip install 'slcbench[plot]'") from None
+    require_matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(7.5, 4.8), dpi=130)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)

@@ -55,6 +55,10 @@ class SpeedConfig:
     cudnn_benchmark: bool = True
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if self.device.type != "cuda" and self.precision is Precision.tf32:
+            raise SlcbenchError("--precision tf32 needs a CUDA device (TF32 is a tensor-core mode)")
+
     @property
     def timing(self) -> str:
         return "graph" if self.device.type == "cuda" and not self.eager else "eager"
@@ -275,8 +279,6 @@ def run_speed(config: SpeedConfig) -> Iterator[SpeedRow]:
     """
     if config.device.type == "cuda" and not torch.cuda.is_available():
         raise SlcbenchError("CUDA was requested but no CUDA device is available (use --device cpu or auto)")
-    if config.device.type != "cuda" and config.precision is Precision.tf32:
-        raise SlcbenchError("--precision tf32 needs a CUDA device (TF32 is a tensor-core mode)")
     torch.manual_seed(config.seed)
     with numerics(config.precision, config.device, config.cudnn_benchmark), torch.inference_mode():
         bandwidth = measure_copy_bandwidth_gbs(config.device) if config.device.type == "cuda" else None

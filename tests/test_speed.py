@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 import torch
@@ -216,9 +217,9 @@ def test_failed_architecture_keeps_its_rows(monkeypatch):
     assert "out of memory" in rows[0].error
 
 
-def test_tf32_on_cpu_is_refused():
+def test_tf32_on_cpu_is_refused_when_the_config_is_made():
     with pytest.raises(SlcbenchError, match="tf32"):
-        list(run_speed(_tiny_config(precision=Precision.tf32)))
+        _tiny_config(precision=Precision.tf32)
 
 
 def test_cpu_default_protocol_is_labelled_not_paper():
@@ -251,6 +252,7 @@ def test_cli_speed_writes_csv_and_json_and_never_overwrites(tmp_path):
         (["--batch-size", "0"], "--batch-size must be positive"),
         (["--batches", "-1"], "--batches must be positive"),
         (["--device", "cuda"], "no CUDA device"),
+        (["--precision", "tf32"], "--precision tf32 needs a CUDA device"),
     ],
 )
 def test_cli_speed_errors_are_one_line(args, message, tmp_path):
@@ -261,5 +263,13 @@ def test_cli_speed_errors_are_one_line(args, message, tmp_path):
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
-    assert "Traceback" not in result.output
+    assert "Traceback" not in result.output and result.stdout == ""  # refused before the run header
     assert not list(tmp_path.glob("speed-*"))
+
+
+def test_plot_without_matplotlib_is_refused_before_the_sweep(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes ``import matplotlib`` raise ImportError
+    result = runner.invoke(app, ["speed", "--device", "cpu", "--arch", "resnet18", "--plot", "-o", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == ["slcbench: error: --plot needs matplotlib: pip install 'slcbench[plot]'"]
+    assert result.stdout == "" and not list(tmp_path.iterdir())

@@ -204,6 +204,20 @@ def test_existing_output_is_refused_before_training_and_kept(tmp_path):
         assert saved["logits"].shape == (450, 10)
 
 
+def test_one_loss_creates_the_folder_of_its_file(tmp_path):
+    out = tmp_path / "runs" / "nested" / "ce.npz"
+    result = _train("--loss", "cross-entropy", "--steps", "2", "--lr", "0.1", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    with np.load(out, allow_pickle=False) as saved:
+        assert saved["logits"].shape == (450, 10)
+
+
+def test_one_loss_under_a_file_is_one_line(tmp_path):
+    (tmp_path / "plain").write_text("not a folder")
+    line = _one_line_error(_train("--loss", "cross-entropy", "--steps", "2", "--out", str(tmp_path / "plain" / "ce.npz")))
+    assert "is a file, not a folder" in line
+
+
 def test_existing_table_in_the_output_folder_is_refused(tmp_path):
     (tmp_path / "table.txt").write_text("keep me")
     line = _one_line_error(_train("--loss", "cross-entropy,nce", "--steps", "2", "--out", str(tmp_path)))
