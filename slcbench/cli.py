@@ -17,23 +17,27 @@ from typing import Annotated, Callable, Optional, TypeVar
 import typer
 from rich.console import Console
 
-from slcbench.compare import Basis
-from slcbench.data import DatasetName
-from slcbench.errors import SlcbenchError
-from slcbench.evaluation import DEFAULT_RECALLS, check_recalls, evaluate_file, per_class_frame, results_payload
-from slcbench.io import write_json_atomic, write_text_atomic
-from slcbench.losses import (
+# Only torch-free modules at the top: `--help`, `evaluate`, `compare` must not pay for importing torch.
+# Commands that need torch import their modules when they run.
+from slcbench.choices import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_MARGIN,
     DEFAULT_NCE_EXACT_MAX_K,
     DEFAULT_NCE_NOISE_SAMPLES,
     DEFAULT_SELF_NORM_ALPHA,
-    LOSSES,
-    LossSettings,
+    DIGITS_STEPS,
+    LEARNING_RATES,
+    LOSS_NAMES,
+    PAPER_STEPS,
+    DatasetName,
 )
+from slcbench.compare import Basis
+from slcbench.errors import SlcbenchError
+from slcbench.evaluation import DEFAULT_RECALLS, check_recalls, evaluate_file, per_class_frame, results_payload
+from slcbench.io import write_json_atomic, write_text_atomic
 from slcbench.metrics import AuprcMethod
 from slcbench.paper import CPU_QUICK_PROTOCOL, PAPER_PROTOCOL
 from slcbench.reporting import evaluation_table
-from slcbench.training import DEFAULT_BATCH_SIZE, DIGITS_STEPS, LEARNING_RATES, PAPER_STEPS
 
 app = typer.Typer(
     name="slcbench",
@@ -340,7 +344,7 @@ def _command_line(prefix: str, params: dict) -> str:
 @friendly_errors
 def train(
     ctx: typer.Context,
-    loss: Annotated[str, typer.Option(help="Loss to train: " + ", ".join(LOSSES) + "; a comma-separated list; or 'all' (the paper's seven, in Table I order).")] = "all",
+    loss: Annotated[str, typer.Option(help="Loss to train: " + ", ".join(LOSS_NAMES) + "; a comma-separated list; or 'all' (the paper's seven, in Table I order).")] = "all",
     dataset: Annotated[DatasetName, typer.Option(help="digits = scikit-learn's bundled 8x8 digits (offline); the others are read from --data-dir.", case_sensitive=False)] = DatasetName.digits,
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Folder with the data set in torchvision's layout (MNIST/raw/..., cifar-10-batches-py/, cifar-100-python/, train_32x32.mat). Never downloaded.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="One loss: the .npz to write \\[default: runs/LOSS-DATASET.npz]. Several: a folder for LOSS.npz files and the table \\[default: runs/train-DATASET].", show_default=False)] = None,
@@ -366,6 +370,7 @@ def train(
 
     from slcbench.data import load_dataset
     from slcbench.envinfo import collect_environment
+    from slcbench.losses import LossSettings
     from slcbench.training import (
         TrainConfig,
         default_steps,
@@ -379,7 +384,7 @@ def train(
 
     names = losses_to_train([part.strip() for part in loss.split(",") if part.strip()])
     if not names:
-        raise SlcbenchError("--loss is empty; choose one of: " + ", ".join(LOSSES) + ", all")
+        raise SlcbenchError("--loss is empty; choose one of: " + ", ".join(LOSS_NAMES) + ", all")
     for option, value in (("--steps", steps), ("--batch-size", batch_size), ("--nce-samples", nce_samples), ("--threads", threads)):
         _positive(option, value)
     settings = LossSettings(margin=margin, self_norm_alpha=alpha, nce_noise_samples=nce_samples, nce_exact_max_k=nce_exact_max_k)

@@ -10,25 +10,17 @@ with a fixed seed, so every loss and every run sees the same validation and test
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from slcbench.choices import DatasetName
 from slcbench.errors import SlcbenchError
 
 SPLIT_SEED = 0  # fixed: the held-out examples must not change with --seed
 DIGITS_TEST_FRACTION = 0.25  # digits has no built-in test split
-
-
-class DatasetName(str, Enum):
-    digits = "digits"
-    mnist = "mnist"
-    svhn = "svhn"
-    cifar10 = "cifar10"
-    cifar100 = "cifar100"
 
 
 # What torchvision (download=False) looks for under --data-dir, for the error message.

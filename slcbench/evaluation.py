@@ -39,14 +39,48 @@ PROBABILITIES_WARNING = (
 )
 
 
+def _recall_text(recall: float) -> str:
+    # 15 significant digits: 0.9 stays "0.9", 1 stays "1", and 0.9999999 is not rounded to "1".
+    return f"{recall:.15g}"
+
+
 def precision_key(recall: float) -> str:
     """Result key of Precision@r: ``precision_at_0.9``."""
-    return f"precision_at_{recall:g}"
+    return f"precision_at_{_recall_text(recall)}"
 
 
 def threshold_key(recall: float) -> str:
     """Per-class column of T*, the threshold that Precision@r uses (rule: score >= T*)."""
-    return f"threshold_at_{recall:g}"
+    return f"threshold_at_{_recall_text(recall)}"
+
+
+def low_precision_ties(logits: np.ndarray, columns: int = 64) -> float | None:
+    """For float16 logits, the fraction of tied neighbours in sorted columns (a sample of ``columns``);
+    None for wider floats. Half precision merges scores that the model told apart, and upcasting
+    cannot undo it."""
+    if logits.dtype.itemsize > 2:
+        return None
+    picked = np.linspace(0, logits.shape[1] - 1, min(columns, logits.shape[1])).astype(np.int64)
+    block = np.sort(np.asarray(logits[:, picked], dtype=np.float32), axis=0)
+    return float(np.mean(block[1:] == block[:-1])) if block.shape[0] > 1 else 0.0
+
+
+def evaluation_warnings(logits: np.ndarray, classes_skipped: int) -> tuple[str, ...]:
+    """The lines ``slcbench evaluate`` prints as warnings for one file."""
+    warnings = []
+    if looks_like_probabilities(logits):
+        warnings.append(PROBABILITIES_WARNING)
+    if classes_skipped:
+        warnings.append(
+            f"{classes_skipped} of {logits.shape[1]} classes have no positive example; they are left out of the means"
+        )
+    ties = low_precision_ties(logits)
+    if ties is not None and ties > 0.01:
+        warnings.append(
+            f"{logits.dtype} logits: {100 * ties:.1f}% of sorted neighbours tie; metrics see those scores "
+            "as equal (save logits as float32 to keep them apart)"
+        )
+    return tuple(warnings)
 
 
 @dataclass(frozen=True)
@@ -124,7 +158,11 @@ def check_recalls(recalls: Sequence[float]) -> tuple[float, ...]:
     for recall in recalls:
         if not 0 < recall <= 1:
             raise SlcbenchError(f"recall levels must lie in (0, 1], got {recall:g}")
-    return tuple(dict.fromkeys(float(r) for r in recalls))
+    unique = tuple(dict.fromkeys(float(r) for r in recalls))
+    texts = [_recall_text(r) for r in unique]
+    if len(set(texts)) < len(texts):
+        raise SlcbenchError("recall levels must differ within 15 significant digits, got " + ", ".join(map(repr, unique)))
+    return unique
 
 
 def evaluate_logits(
@@ -159,7 +197,7 @@ def evaluate_logits(
         slc=slc,
         all_logits=all_logits,
         pols=pols_metrics(logits, labels, threads=threads),
-        warnings=(PROBABILITIES_WARNING,) if looks_like_probabilities(logits) else (),
+        warnings=evaluation_warnings(logits, classes_skipped=int((~slc.evaluated).sum())),
     )
 
 

@@ -107,11 +107,12 @@ def positives_needed(recall: float, positives: np.ndarray) -> np.ndarray:
     """m = ceil(recall * P) per class, exactly: recall is read as the decimal it prints as.
 
     ``0.9 * 10`` is 9.000000000000002 in floating point, whose ceiling would be 10; Fraction("0.9")
-    is exactly 9/10. Requires 0 < recall <= 1.
+    is exactly 9/10. ``str`` (not ``repr(float(...))``) so that a NumPy float32 0.3 reads as 0.3, not
+    as 0.30000001192092896. Requires 0 < recall <= 1.
     """
     if not 0 < recall <= 1:
         raise ValueError(f"recall must be in (0, 1], got {recall}")
-    exact = Fraction(repr(float(recall)))
+    exact = Fraction(str(recall))
     # Python integers: num * P cannot overflow.
     return np.array([-(-exact.numerator * int(p) // exact.denominator) for p in positives], dtype=np.int64)
 
@@ -157,8 +158,9 @@ def _column_metrics(
 
 
 def _work_dtype(dtype: np.dtype) -> np.dtype:
-    """float64 stays float64 (downcasting could merge distinct scores); narrower floats become float32."""
-    return np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
+    """Native float64 for float64 of either byte order and for longdouble (never downcast to float32:
+    that could merge distinct scores); native float32 for narrower floats."""
+    return np.dtype(np.float64) if dtype.itemsize >= 8 else np.dtype(np.float32)
 
 
 def _thread_map(func: Callable, items: Sequence, threads: int | None) -> Iterator:
@@ -231,17 +233,22 @@ def _logit_blocks(logits: np.ndarray) -> BlockScores:
 
 @dataclass(frozen=True)
 class _RowLogSumExp:
-    """Per-row statistics from which z_ij - logsumexp_{c != j} z_ic follows without cancellation."""
+    """Per-row statistics from which z_ij - logsumexp_{c != j} z_ic follows without cancellation.
+
+    Both are relative to the row maximum m1, so that no large m1 is added and subtracted again (at
+    logits of 1e20 that would leave nothing of the gap). Sums run over each row's terms in ascending
+    order, so they depend on a row's values but not on their column order: rows holding the same
+    values in another order give exactly equal scores, hence the tie groups that p_j has.
+    """
 
     row_max: np.ndarray  # m1
-    argmax: np.ndarray
     sum_exp: np.ndarray  # S = sum_c exp(z_c - m1) >= 1
-    lse_without_argmax: np.ndarray  # logsumexp over c != argmax
+    max_gap: np.ndarray  # logsumexp over c != argmax, minus m1 (<= 0)
 
 
 def _row_log_sum_exp(logits: np.ndarray, threads: int | None) -> _RowLogSumExp:
     n, k = logits.shape
-    stats = _RowLogSumExp(np.empty(n), np.empty(n, np.int64), np.empty(n), np.empty(n))
+    stats = _RowLogSumExp(np.empty(n), np.empty(n), np.empty(n))
     rows_per_chunk = max(1, BLOCK_ELEMENTS // k)
 
     def run_chunk(r0: int) -> None:
@@ -252,14 +259,16 @@ def _row_log_sum_exp(logits: np.ndarray, threads: int | None) -> _RowLogSumExp:
         z -= row_max[:, None]
         z[rows, argmax] = -np.inf
         np.exp(z, out=z)
+        z.sort(axis=1)  # ascending: the sum no longer depends on the column order (see _RowLogSumExp)
         others = z.sum(axis=1)  # sum over c != argmax of exp(z_c - m1): positive terms, no cancellation
-        stats.row_max[span], stats.argmax[span], stats.sum_exp[span] = row_max, argmax, 1.0 + others
+        stats.row_max[span], stats.sum_exp[span] = row_max, 1.0 + others
         with np.errstate(divide="ignore"):
-            stats.lse_without_argmax[span] = row_max + np.log(others)
+            stats.max_gap[span] = np.log(others)
         # Past a margin of ~708 nats the sum underflows: recompute those rows around their second largest logit.
         for row in np.flatnonzero(others < np.finfo(np.float64).tiny):
             rest = np.delete(np.asarray(logits[r0 + row], dtype=np.float64), argmax[row])
-            stats.lse_without_argmax[r0 + row] = rest.max() + np.log(np.exp(rest - rest.max()).sum())
+            second = rest.max()
+            stats.max_gap[r0 + row] = (second - row_max[row]) + np.log(np.sort(np.exp(rest - second)).sum())
 
     for _ in _thread_map(run_chunk, range(0, n, rows_per_chunk), threads):
         pass
@@ -272,21 +281,21 @@ def _log_odds_blocks(logits: np.ndarray, threads: int | None) -> BlockScores:
     Every metric depends only on the order of scores within a column, so ranking by this strictly
     increasing function of p_j gives the metrics of p_j, without saturation: float32 softmax rounds
     to exactly 1.0 past a margin of about 17 nats and would create false ties. For j other than the
-    row's argmax, (z_j - m1) - log(S - exp(z_j - m1)) with S - exp(...) >= 1 (no cancellation); for
-    the argmax, m1 - logsumexp of the other entries, computed directly.
+    row's maximum, (z_j - m1) - log(S - exp(z_j - m1)) with S - exp(...) >= 1 (no cancellation); for
+    entries equal to the maximum (the argmax and any tie with it), minus the gap of logsumexp over the
+    other entries below m1, computed directly (see ``_RowLogSumExp``).
     """
     stats = _row_log_sum_exp(logits, threads)
 
     def block_scores(c0: int, c1: int) -> np.ndarray:
         log_odds = np.array(logits[:, c0:c1].T, dtype=np.float64, order="C", copy=True)
         log_odds -= stats.row_max
+        at_max = log_odds == 0.0
         log_lse_gap = np.exp(log_odds)
         np.subtract(stats.sum_exp, log_lse_gap, out=log_lse_gap)
-        rows = np.flatnonzero((stats.argmax >= c0) & (stats.argmax < c1))
-        argmax_entries = (stats.argmax[rows] - c0, rows)
-        log_lse_gap[argmax_entries] = 1.0  # replaced below; S - 1 can round to 0 and log(0) would warn
+        log_lse_gap[at_max] = 1.0  # replaced below; S - 1 can round to 0 and log(0) would warn
         np.log(log_lse_gap, out=log_lse_gap)  # now logsumexp_{i != j} - m1
-        log_lse_gap[argmax_entries] = stats.lse_without_argmax[rows] - stats.row_max[rows]
+        np.copyto(log_lse_gap, np.broadcast_to(stats.max_gap, log_lse_gap.shape), where=at_max)
         log_odds -= log_lse_gap
         return log_odds
 

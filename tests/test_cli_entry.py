@@ -4,6 +4,7 @@ CliRunner calls the typer app in standalone mode, which draws click's multi-line
 tests go through ``slcbench.cli.main`` the way the installed ``slcbench`` script does.
 """
 
+import subprocess
 import sys
 
 import pytest
@@ -56,3 +57,11 @@ def test_no_arguments_prints_help_without_an_empty_error_line(monkeypatch, capsy
     code, out, err = run_main(monkeypatch, capsys)
     assert code == 2  # click's convention for a group called without a command
     assert "Usage" in out + err and "error" not in err
+
+
+def test_importing_the_command_line_does_not_import_torch():
+    # `slcbench --help`, `evaluate` and `compare` need no torch: importing it costs ~2 s and
+    # several hundred MiB, which would also count against evaluate's memory budget.
+    code = "import sys, slcbench.cli; print(sorted(m for m in ('torch', 'torchvision', 'timm') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

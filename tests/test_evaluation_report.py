@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from slcbench.errors import SlcbenchError
 from slcbench.evaluation import evaluate_logits, per_class_frame
 from slcbench.reporting import evaluation_table, mean_relative_improvement, without_shared_folder
 
@@ -86,3 +87,23 @@ def test_long_paths_that_differ_at_the_end_stay_distinguishable():
     table = evaluation_table(results)
     assert list(table.columns[0].cells) == ["loss-1.npz", "loss-2.npz"]
     assert table.caption.endswith("; files in " + deep.rstrip("/"))
+
+
+def test_recall_levels_that_round_alike_keep_separate_keys_or_are_refused():
+    result = evaluate_logits(*make(2.0), name="m", recalls=(0.9999999, 1.0))
+    assert list(result.to_dict()["slc"]) == ["auprc", "precision_at_0.9999999", "precision_at_1"]
+    with pytest.raises(SlcbenchError, match="15 significant digits"):
+        evaluate_logits(*make(2.0), name="m", recalls=(0.1234567890123451, 0.1234567890123452))
+
+
+def test_warnings_for_classes_without_positives_and_for_half_precision_ties():
+    logits, labels = make(2.0, missing_class=True)
+    assert evaluate_logits(logits, labels).warnings == (
+        "1 of 5 classes have no positive example; they are left out of the means",
+    )
+    coarse = (np.round(logits * 2) / 2).astype(np.float16)  # 0.5 steps: most neighbours tie
+    (line,) = [w for w in evaluate_logits(coarse, labels).warnings if "float16" in w]
+    assert line.startswith("float16 logits: ") and "of sorted neighbours tie" in line
+    rng = np.random.default_rng(1)
+    spread = np.stack([rng.permutation(200) for _ in range(5)], axis=1).astype(np.float16)  # distinct, exact
+    assert not [w for w in evaluate_logits(spread, labels).warnings if "float16" in w]

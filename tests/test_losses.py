@@ -328,3 +328,45 @@ def test_bad_hyperparameters_are_rejected():
         L.nce(z, y, noise=torch.tensor([0.5, 0.5, 0.0]))
     with pytest.raises(ValueError, match="noise_samples"):
         L.nce(z, y, noise_samples=0)
+
+
+@pytest.mark.parametrize("name", list(LOSSES))
+@pytest.mark.parametrize("label", [-100, -1, 4])
+def test_labels_outside_the_class_range_are_refused_by_every_loss(name, label):
+    # -100 matters for cross-entropy: torch's F.cross_entropy would silently skip that example.
+    z, y = torch.randn(3, 4), torch.tensor([0, label, 2])
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 4\)"):
+        LOSSES[name].make(LossSettings())(z, y)
+
+
+def _gradient(loss, z, y):
+    z = z.clone().requires_grad_(True)
+    loss(z, y).backward()
+    return z.grad
+
+
+def test_tied_maxima_share_the_gradient_evenly():
+    z = torch.tensor([[0.0, 5.0, 5.0], [0.0, 5.0, 1.0]], dtype=torch.float64)
+    y = torch.tensor([0, 0])
+    per_example = _gradient(L.max_margin, z, y)
+    # Row 0's two tied false logits split its 1/m = 1/2; row 1's single maximum takes all of it.
+    assert per_example[:, 1:].tolist() == [[0.25, 0.25], [0.5, 0.0]]
+    # The batch term's largest false logit, 5, is the maximum of both rows: each row gets half of
+    # 1/m, and row 0 splits its half between its two tied entries (the documented subgradient).
+    batch_term = _gradient(L.batch_max_margin, z, y) - per_example
+    assert batch_term[:, 1:].tolist() == [[0.125, 0.125], [0.25, 0.0]]
+
+
+def test_nce_accepts_a_float32_noise_distribution_over_many_classes():
+    k = 2**18
+    q32 = torch.softmax(3 * torch.randn(k, generator=torch.Generator().manual_seed(0)), 0)
+    assert abs(float(q32.double().sum()) - 1) > 1e-6  # float32 rounding: the old exact check refused it
+    z, y = torch.randn(2, k, dtype=torch.float64), torch.tensor([3, 7])
+    q64 = q32.double() / q32.double().sum()
+    assert L.nce(z, y, noise=q32, exact_max_k=k).item() == pytest.approx(L.nce(z, y, noise=q64, exact_max_k=k).item(), rel=1e-12)
+
+
+def test_the_command_lines_loss_names_are_the_registry():
+    from slcbench.choices import LOSS_NAMES
+
+    assert LOSS_NAMES == tuple(LOSSES)

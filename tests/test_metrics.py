@@ -271,3 +271,39 @@ def test_all_logits_ranking_survives_margins_where_float64_exp_underflows():
     result = all_logits_class_metrics(logits, labels, recalls=(1.0,))
     assert result.auprc[0] == 1.0  # log-odds 1000 - log(1 + e^-5) outranks 900 - log(1 + e^-5)
     assert result.threshold_at_recall[0, 0] == pytest.approx(1000 - np.log1p(np.exp(-5.0)), abs=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x", [1e4, 1e20, 1e30])
+def test_all_logits_ties_survive_huge_logits(x, dtype):
+    # p = (1/3, 1/3, 1/3, 0) in both rows, so class 1's two scores tie: AP = 1/2. Subtracting a row
+    # maximum of 1e20 that was added back first would leave nothing of the gap and split the tie.
+    logits = np.array([[x, x, x, 0], [0, x, x, x]], dtype=dtype)
+    result = all_logits_class_metrics(logits, np.array([1, 0]), recalls=(1.0,))
+    assert result.auprc[1] == 0.5
+
+
+def test_rows_with_the_same_values_in_another_order_tie_exactly_under_all_logits():
+    # Each row is a permutation of one multiset, so p_j depends only on z_j: the softmax ranking
+    # must give exactly the SLC ranking's numbers, tie groups included (quantised logits look like this).
+    rng = np.random.default_rng(0)
+    values = rng.integers(-3, 4, size=50)
+    logits = np.stack([rng.permutation(values) for _ in range(3000)]).astype(np.float32)
+    labels = rng.integers(0, 50, size=3000)
+    slc = slc_class_metrics(logits, labels, recalls=RECALLS)
+    softmax = all_logits_class_metrics(logits, labels, recalls=RECALLS)
+    np.testing.assert_array_equal(softmax.auprc, slc.auprc)
+    np.testing.assert_array_equal(softmax.precision_at_recall, slc.precision_at_recall)
+
+
+@pytest.mark.parametrize("dtype", [np.dtype(">f8"), np.dtype(np.longdouble)])
+def test_wide_floats_of_any_byte_order_are_not_downcast_to_float32(dtype):
+    # 1 and 1 + 1e-12 are distinct in float64 but equal in float32: a downcast would make them tie.
+    logits = np.array([[1.0, 0.0], [1.0 + 1e-12, 0.0]]).astype(dtype)
+    labels = np.array([1, 0])
+    assert slc_class_metrics(logits, labels, recalls=(1.0,)).auprc[0] == 1.0
+    assert pols_metrics(np.array([[1.0 + 1e-12, 1.0]]).astype(dtype), np.array([0])).margin > 0
+
+
+def test_a_float32_recall_is_read_as_the_decimal_it_prints_as():
+    assert positives_needed(np.float32(0.3), np.array([10])).tolist() == [3]
