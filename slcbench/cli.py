@@ -275,6 +275,7 @@ def evaluate(
         Optional[list[Path]],
         typer.Option("--baseline", help="Baseline logits (e.g. plain cross-entropy), shown first with a 'mean relative improvement' row; repeatable.", show_default=False),
     ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Make a class without positive examples an error (exit 2) instead of a warning.")] = False,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the macro-averaged results (raw values, higher is better) as JSON.")] = None,
     csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Write per-class results (P, AUPRC, Precision@r, T*) as CSV.")] = None,
     force: ForceOption = False,
@@ -297,6 +298,10 @@ def evaluate(
         result = evaluate_file(
             path, logits_key=logits_key, labels_key=labels_key, recalls=recalls, auprc=auprc, interpolated=interpolated
         )
+        if strict and result.classes_skipped:
+            raise SlcbenchError(
+                f"{path}: {result.classes_skipped} of {result.n_classes} classes have no positive example (--strict)"
+            )
         for warning in result.warnings:
             typer.echo(f"slcbench: warning: {path}: {warning}", err=True)
         results.append(result)

@@ -196,3 +196,20 @@ def test_same_file_twice_and_colliding_outputs(npz, tmp_path):
     out = tmp_path / "r"
     assert_one_line_error(evaluate(npz, "--json", out, "--csv", out), "--json and --csv name the same file")
     assert_one_line_error(evaluate(npz, "--json", tmp_path / "missing" / "r.json"), "does not exist")
+
+
+def test_a_class_without_positives_is_a_warning_or_with_strict_an_error(tmp_path):
+    logits, labels = make_logits()
+    labels[labels == 3] = 0  # class 3 keeps its logit column but loses every example
+    path = tmp_path / "gap.npz"
+    np.savez(path, logits=logits, labels=labels)
+    out = tmp_path / "r.json"
+    result = evaluate(path, "--json", out)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip().splitlines() == [
+        f"slcbench: warning: {path}: 1 of 4 classes have no positive example; they are left out of the means"
+    ]
+    assert json.loads(out.read_text())["results"][0]["classes_skipped"] == 1
+    strict = evaluate(path, "--strict", "--json", tmp_path / "strict.json")
+    assert_one_line_error(strict, "1 of 4 classes have no positive example (--strict)")
+    assert not (tmp_path / "strict.json").exists()
