@@ -116,8 +116,8 @@ def find_classifier(model: nn.Module) -> tuple[str, nn.Linear]:
             found = (path, module)
     if found is None or not isinstance(found[1], nn.Linear):
         raise SlcbenchError(
-            f"{type(model).__name__} has no nn.Linear classification layer to replace "
-            "(convolutional heads such as SqueezeNet's are not supported)"
+            f"{type(model).__name__} has no single nn.Linear classification layer to replace "
+            "(convolutional heads such as SqueezeNet's, and two-head distilled models, are not supported)"
         )
     return found
 
@@ -144,11 +144,16 @@ class QueryHead(nn.Module):
         self.register_buffer("query", query.to(device=full_head.weight.device, dtype=torch.long))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        rows = self.weight.index_select(0, self.query)  # [batch or 1, d]
-        logits = (features * rows).sum(dim=-1, keepdim=True)
-        if self.bias is not None:
-            logits = logits + self.bias.index_select(0, self.query).unsqueeze(-1)
-        return logits
+        batch = features.shape[0]
+        rows = self.weight.index_select(0, self.query).expand(batch, -1).unsqueeze(-1)  # [batch, d, 1]
+        x = features.unsqueeze(1)  # [batch, 1, d]
+        # One batched GEMM with the bias fused, as nn.Linear does: in bf16/fp16 the products are
+        # accumulated in float32 and rounded once, so the logit equals the full head's column
+        # (an elementwise product and sum would round each product and the bias separately).
+        if self.bias is None:
+            return torch.bmm(x, rows).view(batch, 1)
+        bias = self.bias.index_select(0, self.query).expand(batch).view(batch, 1, 1)
+        return torch.baddbmm(bias, x, rows).view(batch, 1)
 
 
 def replace_classifier(model: nn.Module, path: str, head: nn.Module) -> None:
@@ -161,15 +166,32 @@ def split_classifier(model: nn.Module, probe: torch.Tensor) -> tuple[nn.Module, 
 
     The classifier is replaced by nn.Identity in place (the returned trunk is ``model`` itself).
     Timing ``head(trunk(x))`` lets every class count reuse one trunk (and one torch.compile of it)
-    with no module swapping. The split is checked on ``probe``: a model that applies anything after
-    its classifier (so the split would change what is computed) is refused.
+    with no module swapping. The split is checked on ``probe``, by structure rather than by value:
+    with a stand-in classifier of random weights (untrained models can give logits of 1e-14, or
+    exactly 0 where the head starts at zero, which a value check would pass whatever follows), the
+    model's output must be exactly the classifier's output, and the trunk's output exactly (up to
+    GPU kernel nondeterminism) the classifier's input. Otherwise the model is refused.
     """
     path, head = find_classifier(model)
-    with torch.inference_mode():
-        expected = model(probe)
-        replace_classifier(model, path, nn.Identity())
-        got = head(model(probe))
-    if got.shape != expected.shape or not torch.allclose(got.float(), expected.float(), rtol=1e-3, atol=1e-3):
+    stand_in = make_head(head.in_features, head.out_features, head.weight.device, head.weight.dtype)
+    seen: dict[str, torch.Tensor] = {}
+    hook = stand_in.register_forward_hook(lambda module, args, output: seen.update(features=args[0], logits=output))
+    try:
+        with torch.inference_mode():
+            replace_classifier(model, path, stand_in)
+            output = model(probe)
+            replace_classifier(model, path, nn.Identity())
+            features = model(probe)
+    finally:
+        hook.remove()
+    is_last = (
+        "logits" in seen and isinstance(output, torch.Tensor)
+        and output.shape == seen["logits"].shape and torch.equal(output, seen["logits"])
+    )
+    same_input = is_last and features.shape == seen["features"].shape and torch.allclose(
+        features.float(), seen["features"].float(), rtol=1e-3, atol=1e-3 * float(seen["features"].abs().max())
+    )
+    if not same_input:
         replace_classifier(model, path, head)
         raise SlcbenchError(
             f"{type(model).__name__}: the layer at {path!r} is not the model's last operation, so its "

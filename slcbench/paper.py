@@ -55,7 +55,9 @@ PAPER_PROTOCOL = Protocol("paper", batch_size=32, batches=100, warmup=20, min_wa
 # 2 cores. Each row's untimed first call is its warm-up.
 CPU_QUICK_PROTOCOL = Protocol("cpu-quick", batch_size=4, batches=5, warmup=0)
 
-_POWER = re.compile(r"^(\d+)\s*(?:\^|\*\*)\s*(\d+(?:\.\d+)?)$")
+# ASCII digits only: str.isdigit and a Unicode \d accept '²', which int() then rejects.
+_INTEGER = re.compile(r"^\d+$", re.ASCII)
+_POWER = re.compile(r"^(\d+)\s*(?:\^|\*\*)\s*(\d+(?:\.\d+)?)$", re.ASCII)
 _MAX_CLASSES = 2**31 - 1
 
 
@@ -65,17 +67,25 @@ def parse_class_count(token: str) -> int:
     Fractional powers are floored, as the paper does: ``2^18.5`` is 370727.
     """
     text = token.strip()
-    if text.isdigit():
+    out_of_range = SlcbenchError(f"class count {token!r} is out of range 1..{_MAX_CLASSES}")
+    integer, power = _INTEGER.match(text), _POWER.match(text)
+    if integer:
+        if len(text.lstrip("0")) > len(str(_MAX_CLASSES)):  # before int(): no 4300-digit conversions
+            raise out_of_range
         value = int(text)
+    elif power:
+        base_text, exponent = power.group(1).lstrip("0") or "0", float(power.group(2))
+        if len(base_text) > len(str(_MAX_CLASSES)):
+            raise out_of_range
+        base = int(base_text)
+        # Compare in logarithms first: 2^100000 would overflow a float.
+        if base > 1 and exponent * math.log(base) > math.log(_MAX_CLASSES) + 1:
+            raise out_of_range
+        value = math.floor(base**exponent)
     else:
-        match = _POWER.match(text)
-        if not match:
-            raise SlcbenchError(
-                f"malformed class count {token!r}: use an integer or a power like 2^18.5 (or 'all')"
-            )
-        value = math.floor(int(match.group(1)) ** float(match.group(2)))
+        raise SlcbenchError(f"malformed class count {token!r}: use an integer or a power like 2^18.5 (or 'all')")
     if not 1 <= value <= _MAX_CLASSES:
-        raise SlcbenchError(f"class count {token!r} = {value} is out of range 1..{_MAX_CLASSES}")
+        raise out_of_range
     return value
 
 

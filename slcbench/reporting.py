@@ -42,7 +42,7 @@ def speed_table(rows: Sequence["SpeedRow"], *, title: str) -> Table:
     columns = [  # header, value getter
         ("ms/batch", lambda r: _fmt(r.batch_ms)),
         ("ms/ex", lambda r: _fmt(r.example_ms, 4)),
-        ("IQR %", lambda r: f"[yellow]{r.iqr_pct:.2f}[/]" if r.iqr_pct > 5.0 else f"{r.iqr_pct:.2f}"),
+        ("IQR %", lambda r: "—" if r.iqr_pct is None else f"[yellow]{r.iqr_pct:.2f}[/]" if r.iqr_pct > 5.0 else f"{r.iqr_pct:.2f}"),
         ("speedup", lambda r: _fmt_speedup(r.speedup)),
         ("paper ms/ex", lambda r: _fmt(r.paper_example_ms, 1)),
         ("paper speedup", lambda r: _fmt_speedup(r.paper_speedup)),

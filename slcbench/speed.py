@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
@@ -132,7 +133,8 @@ class SpeedRow:
         self.batch_ms_q3 = measurement.q3
         self.batch_ms_min = measurement.min
         self.batch_ms_p90 = measurement.p90
-        self.iqr_pct = measurement.iqr_pct
+        iqr_pct = measurement.iqr_pct
+        self.iqr_pct = iqr_pct if math.isfinite(iqr_pct) else None  # a zero median has no spread %; JSON has no NaN
         self.example_ms = measurement.median / self.batch_size
         self.samples_ms = list(measurement.samples_ms)
 
@@ -280,25 +282,42 @@ def run_speed(config: SpeedConfig) -> Iterator[SpeedRow]:
     if config.device.type == "cuda" and not torch.cuda.is_available():
         raise SlcbenchError("CUDA was requested but no CUDA device is available (use --device cpu or auto)")
     torch.manual_seed(config.seed)
-    with numerics(config.precision, config.device, config.cudnn_benchmark), torch.inference_mode():
-        bandwidth = measure_copy_bandwidth_gbs(config.device) if config.device.type == "cuda" else None
-        for spec in config.archs:
-            yield from _run_arch(config, spec, bandwidth)
+    rows = _sweep(config)
+    while True:
+        # Each step of the sweep runs under the run's numerics and inference mode, entered and left
+        # around it, so that the caller does not run in them while the generator waits between rows.
+        with numerics(config.precision, config.device, config.cudnn_benchmark), torch.inference_mode():
+            row = next(rows, None)
+        if row is None:
+            return
+        yield row
+
+
+def _sweep(config: SpeedConfig) -> Iterator[SpeedRow]:
+    bandwidth = measure_copy_bandwidth_gbs(config.device) if config.device.type == "cuda" else None
+    for spec in config.archs:
+        yield from _run_arch(config, spec, bandwidth)
+
+
+def _marked(row: SpeedRow, exc: BaseException) -> SpeedRow:
+    """The row, marked as out of memory or failed, with the first line of the error."""
+    return replace(row, status="oom" if _is_out_of_memory(exc) else "failed", error=_first_line(exc))
 
 
 def _run_arch(config: SpeedConfig, spec: ArchSpec, bandwidth: float | None) -> Iterator[SpeedRow]:
-    kinds = [(k, "full") for k in config.classes]
-    if config.query:
-        kinds += [(k, "query") for k in config.classes if k > 1]
+    def kinds_of(k: int) -> tuple[str, ...]:
+        return ("full", "query") if config.query and k > 1 else ("full",)
+
     try:
         bench = _Bench(config, spec, bandwidth)
     except Exception as exc:  # noqa: BLE001 - any build failure becomes failed rows, the sweep goes on
-        status = "oom" if _is_out_of_memory(exc) else "failed"
-        for k, kind in kinds:
-            probe = SpeedRow(arch=spec.name, classes=k, head=kind, precision=config.precision.value,
-                             timing=config.timing, channels_last=config.channels_last, compiled=config.compile,
-                             batch_size=config.protocol.batch_size, device=config.device.type)
-            yield replace(probe, status=status, error=_first_line(exc))
+        for k in config.classes:
+            for kind in kinds_of(k):
+                yield _marked(SpeedRow(arch=spec.name, classes=k, head=kind, precision=config.precision.value,
+                                       timing=config.timing, channels_last=config.channels_last,
+                                       compiled=config.compile, batch_size=config.protocol.batch_size,
+                                       device=config.device.type), exc)
+        del exc
         _free_device_memory(config.device)
         return
     reference_ms: float | None = None
@@ -306,13 +325,15 @@ def _run_arch(config: SpeedConfig, spec: ArchSpec, bandwidth: float | None) -> I
         full_head = None
         try:
             full_head = make_head(bench.in_features, k, config.device, bench.dtype)
-            rows = [bench.measure(k, "full", full_head)]
-            if config.query and k > 1:
-                rows.append(bench.measure(k, "query", full_head))
-        except Exception as exc:  # noqa: BLE001 - OOM or a failing model: mark the row, continue
-            status = "oom" if _is_out_of_memory(exc) else "failed"
-            rows = [replace(bench.new_row(k, kind), status=status, error=_first_line(exc))
-                    for kk, kind in kinds if kk == k]
+        except Exception as exc:  # noqa: BLE001 - e.g. the k-unit head itself does not fit
+            rows = [_marked(bench.new_row(k, kind), exc) for kind in kinds_of(k)]
+        else:
+            rows = []
+            for kind in kinds_of(k):  # each row on its own: a failing query row keeps its full row
+                try:
+                    rows.append(bench.measure(k, kind, full_head))
+                except Exception as exc:  # noqa: BLE001 - OOM or a failing model: mark the row, continue
+                    rows.append(_marked(bench.new_row(k, kind), exc))
         finally:
             del full_head
             _free_device_memory(config.device)

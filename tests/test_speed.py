@@ -36,7 +36,8 @@ def test_two_to_the_eighteen_point_five_is_the_papers_floor():
     assert parse_class_count("2^18.5") == 370727 == PAPER_CLASS_GRID[-1]
 
 
-@pytest.mark.parametrize("bad", ["0", "-3", "2^", "abc", "2^x", "1.5", "2^40", ""])
+@pytest.mark.parametrize("bad", ["0", "-3", "2^", "abc", "2^x", "1.5", "2^40", "", "²", "١٠", "2^100000", "10^400",
+                                 "9" * 5000, "2^" + "9" * 400, "9" * 5000 + "^2"])
 def test_malformed_class_counts_are_errors(bad):
     with pytest.raises(SlcbenchError):
         parse_class_spec(bad)
@@ -91,6 +92,39 @@ def test_split_classifier_matches_the_whole_model_and_refuses_layers_after_the_h
     assert isinstance(after_head[1], nn.Linear)  # left intact after the refusal
 
 
+class _AfterTheHead(torch.nn.Module):
+    """A model that computes something after its classifier: the split must be refused."""
+
+    def __init__(self, inner: torch.nn.Module, scale: float) -> None:
+        super().__init__()
+        self.inner, self.scale = inner, scale
+
+    def forward(self, x):
+        return -self.scale * self.inner(x).flip(1)
+
+
+@pytest.mark.parametrize("logit_scale", [1e-14, 0.0])
+def test_split_refuses_layers_after_the_head_even_when_untrained_logits_are_tiny_or_zero(logit_scale):
+    # Untrained efficientnet gives logits of ~1e-14 and vit_b_16 starts with a zero head: a check
+    # of values with an absolute tolerance would accept any operation after the head.
+    from torch import nn
+
+    from slcbench.models import split_classifier
+
+    features = nn.Sequential(nn.Flatten(), nn.Linear(12, 16))
+    head = nn.Linear(16, 1000)
+    with torch.no_grad():
+        head.weight.mul_(logit_scale)
+        head.bias.zero_()
+    model = _AfterTheHead(nn.Sequential(features, head), scale=100.0).eval()
+    with pytest.raises(SlcbenchError, match="not the model's last operation"):
+        split_classifier(model, torch.randn(2, 3, 2, 2))
+    assert model.inner[1] is head  # restored
+    plain = nn.Sequential(features, head).eval()
+    trunk, found = split_classifier(plain, torch.randn(2, 3, 2, 2))
+    assert found is head and isinstance(trunk[1], nn.Identity)
+
+
 def test_native_resolutions():
     assert resolve_arch("inception_v3").input_size == 299
     assert resolve_arch("resnet50").input_size == 224
@@ -106,7 +140,7 @@ def test_unknown_architecture_lists_choices():
 
 def test_convolutional_head_is_refused_clearly():
     model = build_model(resolve_arch("squeezenet1_0"), CPU)
-    with pytest.raises(SlcbenchError, match="no nn.Linear classification layer"):
+    with pytest.raises(SlcbenchError, match="no single nn.Linear classification layer"):
         find_classifier(model)
 
 
@@ -114,7 +148,7 @@ def test_convolutional_head_is_refused_clearly():
 
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
     not torch.cuda.is_available(), reason="needs CUDA"))])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])
 def test_query_logit_equals_the_full_forward_column(device, dtype):
     torch.manual_seed(1)
     device = torch.device(device)
@@ -125,7 +159,13 @@ def test_query_logit_equals_the_full_forward_column(device, dtype):
         expected = full(features).gather(1, query.to(device).unsqueeze(1))
         got = QueryHead(full, query)(features)
     assert got.shape == (16, 1)
-    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    if dtype in (torch.bfloat16, torch.float16) and device.type == "cpu":
+        # One float32 accumulation and one rounding, like nn.Linear: bit for bit on the CPU.
+        assert torch.equal(got, expected)
+    elif dtype in (torch.bfloat16, torch.float16):
+        torch.testing.assert_close(got, expected)  # GPU kernels may sum in another order: dtype's tolerance
+    else:
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
     assert QueryHead(full, query).weight.data_ptr() == full.weight.data_ptr()  # shares, never copies
 
 
@@ -215,6 +255,54 @@ def test_failed_architecture_keeps_its_rows(monkeypatch):
     rows = list(run_speed(_tiny_config(query=False)))
     assert [(r.classes, r.status) for r in rows] == [(1, "oom"), (1000, "oom")]
     assert "out of memory" in rows[0].error
+
+
+def test_an_architecture_that_cannot_be_built_keeps_all_its_rows(monkeypatch):
+    import slcbench.speed as speed_module
+
+    def broken(*_args, **_kwargs):
+        raise ValueError("no such weights")
+
+    monkeypatch.setattr(speed_module, "build_model", broken)
+    rows = list(run_speed(_tiny_config()))
+    assert [(r.classes, r.head, r.status) for r in rows] == [(1, "full", "failed"), (1000, "full", "failed"),
+                                                              (1000, "query", "failed")]
+    assert rows[0].error == "ValueError: no such weights"
+
+
+def test_a_failing_query_row_keeps_the_full_row_of_its_class_count(monkeypatch):
+    import slcbench.speed as speed_module
+
+    class BrokenQuery(torch.nn.Module):
+        def __init__(self, *_args):
+            super().__init__()
+
+        def forward(self, _features):
+            raise RuntimeError("CUDA out of memory. Tried to allocate 1 GiB")
+
+    monkeypatch.setattr(speed_module, "QueryHead", BrokenQuery)
+    rows = list(run_speed(_tiny_config()))
+    assert [(r.classes, r.head, r.status) for r in rows] == [(1, "full", "ok"), (1000, "full", "ok"), (1000, "query", "oom")]
+    assert rows[1].speedup is not None and rows[1].batch_ms > 0
+
+
+def test_the_caller_does_not_run_in_the_sweeps_inference_mode_between_rows():
+    rows = run_speed(_tiny_config(query=False))
+    next(rows)
+    assert not torch.is_inference_mode_enabled()
+    assert not torch.zeros(1).is_inference()
+    assert [r.classes for r in rows] == [1000]
+
+
+def test_a_zero_median_has_no_spread_percentage_and_stays_valid_json():
+    from slcbench.speed import SpeedRow
+    from slcbench.timing import Measurement
+
+    row = SpeedRow(arch="a", classes=1, head="full", precision="fp32", timing="eager", channels_last=False,
+                   compiled=False, batch_size=1, device="cpu")
+    row.record(Measurement((0.0, 0.0, 0.0)))
+    assert row.iqr_pct is None
+    json.dumps(row.to_dict(), allow_nan=False)
 
 
 def test_tf32_on_cpu_is_refused_when_the_config_is_made():
