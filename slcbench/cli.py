@@ -165,7 +165,7 @@ def speed(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from slcbench.envinfo import collect_environment
-    from slcbench.io import new_results_stem
+    from slcbench.io import json_bytes, timestamp, write_new_results
     from slcbench.models import resolve_arch_list
     from slcbench.paper import Protocol, format_class_count, parse_class_spec
     from slcbench.reporting import plot_speed, require_matplotlib, speed_table
@@ -209,11 +209,11 @@ def speed(
             progress.update(task, advance=1, description=f"{row.arch} k={format_class_count(row.classes)} {row.head}")
     console.print(speed_table(rows, title=f"Forward time, {config.timing} timing, {config.precision.value}"))
 
-    stem = new_results_stem(output, "speed", (".json", ".csv", ".png"))
     command = " ".join(["slcbench", *sys.argv[1:]]) if sys.argv else "slcbench speed"
-    document = results_document(config, rows, environment=environment, created=stem.name.removeprefix("speed-"), command=command)
+    document = results_document(config, rows, environment=environment, created=timestamp(), command=command)
+    stem = write_new_results(output, "speed", (".json", ".csv", ".png"), json_bytes(document))
     written = [
-        write_json_atomic(stem.with_name(stem.name + ".json"), document),
+        stem.with_name(stem.name + ".json"),
         write_text_atomic(stem.with_name(stem.name + ".csv"), results_frame(rows).to_csv(index=False)),
     ]
     if plot:

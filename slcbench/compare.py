@@ -169,6 +169,8 @@ def load_results(path: Path | str) -> ResultsFile:
         payload = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SlcbenchError(f"{path} is not JSON ({exc.msg} at line {exc.lineno})") from None
+    except (ValueError, RecursionError) as exc:  # a 5000-digit number, or arrays nested 100,000 deep
+        raise SlcbenchError(f"{path} is not JSON that slcbench can read ({type(exc).__name__})") from None
     if isinstance(payload, dict) and payload.get("kind") == KIND_SPEED:
         return _load_speed(path, payload)
     if isinstance(payload, dict) and "kind" not in payload and isinstance(payload.get("benchmarks"), list) \
@@ -185,7 +187,10 @@ def _number(value: Any) -> float | None:
     """A finite float, or None for null, NaN, infinities and non-numbers (bool is not a number here)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        return None
     return value if math.isfinite(value) else None
 
 
@@ -215,6 +220,9 @@ def _load_speed(path: Path, payload: dict[str, Any]) -> ResultsFile:
         absent = [name for name in (*SPEED_ROW_IDENTITY, "status") if name not in row]
         if absent:
             raise SlcbenchError(f"{path}: row {index} lacks {', '.join(absent)}")
+        odd = [name for name in SPEED_ROW_IDENTITY if not isinstance(row[name], (str, int, float, bool))]
+        if odd:  # a list or object could not identify a row (and cannot be hashed)
+            raise SlcbenchError(f"{path}: row {index} has a non-scalar {', '.join(odd)}")
         status = str(row["status"])
         time_ms = _number(row.get("batch_ms"))
         if status == STATUS_OK and (time_ms is None or time_ms <= 0):
@@ -263,7 +271,8 @@ def _load_pytest_benchmark(path: Path, payload: dict[str, Any]) -> ResultsFile:
     machine = payload.get("machine_info") if isinstance(payload.get("machine_info"), dict) else {}
     # tests/benchmarks/conftest.py stores slcbench's own environment (torch, device) in machine_info;
     # a plain pytest-benchmark file only knows the CPU and Python.
-    environment = dict(machine.get("slcbench_environment") or {})
+    own = machine.get("slcbench_environment")
+    environment = dict(own) if isinstance(own, dict) else {}
     cpu = machine.get("cpu")
     if "device_name" not in environment and isinstance(cpu, dict) and cpu.get("brand_raw"):
         environment["device_name"] = cpu["brand_raw"]
@@ -280,7 +289,7 @@ def _load_pytest_benchmark(path: Path, payload: dict[str, Any]) -> ResultsFile:
 
 
 def _change(baseline: float | None, new: float | None) -> float | None:
-    if baseline is None or new is None or baseline <= 0:
+    if baseline is None or new is None or baseline <= 0 or new <= 0:
         return None
     return new / baseline - 1.0
 

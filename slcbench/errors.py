@@ -3,3 +3,7 @@
 
 class SlcbenchError(Exception):
     """Bad input or an impossible request: the message is shown to the user as is, without a traceback."""
+
+
+class OutputExistsError(SlcbenchError):
+    """A results file is already there and may not be overwritten (so a caller can pick another name)."""

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from slcbench.errors import SlcbenchError
+from slcbench.errors import OutputExistsError, SlcbenchError
 
 
 def _current_umask() -> int:
@@ -24,7 +24,8 @@ def _current_umask() -> int:
 
 def _write_temp_beside(path: Path, data: bytes) -> Path:
     """Write ``data`` to a fresh temporary file in ``path``'s folder (same file system, so renames are atomic)."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # A short fixed prefix: a name built from path.name could exceed the 255-byte limit where path's doesn't.
+    fd, tmp_name = tempfile.mkstemp(prefix=".slcbench-", suffix=".tmp", dir=path.parent)
     try:
         # mkstemp makes the file private (0600); results are ordinary files, so honour the umask.
         os.fchmod(fd, 0o666 & ~_current_umask())
@@ -49,18 +50,20 @@ def write_bytes_atomic(path: Path | str, data: bytes, *, overwrite: bool = False
     if not path.parent.exists():
         raise SlcbenchError(f"cannot write {path}: folder {path.parent} does not exist")
     if not overwrite and path.exists():
-        raise SlcbenchError(f"{path} already exists; pass --force to overwrite it")
-    tmp = _write_temp_beside(path, data)
+        raise OutputExistsError(f"{path} already exists; pass --force to overwrite it")
     try:
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
+        tmp = _write_temp_beside(path, data)
+        try:
+            if overwrite:
+                os.replace(tmp, path)
+            else:
                 os.link(tmp, path)
-            except FileExistsError:
-                raise SlcbenchError(f"{path} already exists; pass --force to overwrite it") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except FileExistsError:
+        raise OutputExistsError(f"{path} already exists; pass --force to overwrite it") from None
+    except OSError as exc:  # a read-only folder, a full disk, a file system without hard links
+        raise SlcbenchError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
 
 
@@ -68,9 +71,13 @@ def write_text_atomic(path: Path | str, text: str, *, overwrite: bool = False) -
     return write_bytes_atomic(path, text.encode("utf-8"), overwrite=overwrite)
 
 
+def json_bytes(payload: Any) -> bytes:
+    """The JSON text every results file uses: indented, keys in the order given, UTF-8."""
+    return (json.dumps(payload, indent=2, sort_keys=False, default=_json_default, allow_nan=True) + "\n").encode("utf-8")
+
+
 def write_json_atomic(path: Path | str, payload: Any, *, overwrite: bool = False) -> Path:
-    text = json.dumps(payload, indent=2, sort_keys=False, default=_json_default, allow_nan=True)
-    return write_text_atomic(path, text + "\n", overwrite=overwrite)
+    return write_bytes_atomic(path, json_bytes(payload), overwrite=overwrite)
 
 
 def _json_default(value: Any) -> Any:
@@ -85,6 +92,20 @@ def _json_default(value: Any) -> Any:
 def timestamp() -> str:
     """UTC time stamp for file names: sortable, no characters that shells or Windows dislike."""
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def write_new_results(folder: Path | str, prefix: str, suffixes: tuple[str, ...], first: bytes) -> Path:
+    """Write ``first`` as ``<stem><suffixes[0]>`` under a fresh stem (see ``new_results_stem``) and return
+    the stem, for the caller's other files. Writing that file claims the stem atomically, so two runs
+    that finish in the same second get different stems instead of one losing its results."""
+    for _ in range(100):
+        stem = new_results_stem(folder, prefix, suffixes)
+        try:
+            write_bytes_atomic(stem.with_name(stem.name + suffixes[0]), first)
+            return stem
+        except OutputExistsError:
+            continue  # another run took this stem between our check and our write
+    raise SlcbenchError(f"could not find a free file name for {prefix} results in {folder}")
 
 
 def new_results_stem(folder: Path | str, prefix: str, suffixes: tuple[str, ...]) -> Path:

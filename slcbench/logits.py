@@ -42,7 +42,11 @@ def load_logits(path: Path | str, *, logits_key: str = "logits", labels_key: str
         return _load_npy(path, "--logits-key"), _load_npy(path.with_name(f"{labels_key}.npy"), "--labels-key")
     if not zipfile.is_zipfile(path):
         raise SlcbenchError(f"{path}: not an .npz file (not a zip archive); expected np.savez output or .npy files")
-    with zipfile.ZipFile(path) as archive:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:  # e.g. a truncated file or a damaged directory
+        raise SlcbenchError(f"{path}: damaged .npz (zip) file ({_first_line(exc)})") from None
+    with archive:
         members = {name[: -len(".npy")]: name for name in archive.namelist() if name.endswith(".npy")}
         arrays = []
         for key, option in ((logits_key, "--logits-key"), (labels_key, "--labels-key")):
@@ -71,7 +75,7 @@ def _read_npz_member(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo
                 return mapped
         with archive.open(info) as member:
             return np.lib.format.read_array(member, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, struct.error) as exc:
         raise SlcbenchError(f"{path}: cannot read array '{info.filename}' ({_first_line(exc)})") from None
 
 
@@ -93,6 +97,11 @@ def _map_stored_member(path: Path, info: zipfile.ZipInfo) -> np.ndarray | None:
         offset = handle.tell()
     if dtype.hasobject:
         raise ValueError("arrays of Python objects are not supported")
+    # The member must hold all the bytes its header promises, or the map would read the next entry.
+    header_bytes = offset - (info.header_offset + _ZIP_LOCAL_HEADER.size + name_length + extra_length)
+    needed = header_bytes + int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if info.compress_size != info.file_size or needed > info.file_size:
+        raise ValueError(f"member holds {info.file_size} bytes but its header needs {needed}")
     if int(np.prod(shape)) == 0:  # np.memmap cannot map zero bytes
         return np.empty(shape, dtype=dtype)
     return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran_order else "C")

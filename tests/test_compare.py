@@ -269,6 +269,14 @@ def test_environment_difference_warns_on_one_line(tmp_path):
         ('{"kind": "slcbench.speed", "schema_version": 1, "rows": [{"arch": "resnet50"}]}', "row 0 lacks classes"),
         ('{"machine_info": {}, "benchmarks": []}', "holds no benchmarks"),
         ('{"machine_info": {}, "benchmarks": [{"fullname": "t", "stats": {"median": 0}}]}', "no positive stats.median"),
+        ("9" * 5000, "is not JSON that slcbench can read"),
+        ("[" * 100_000, "is not JSON"),
+        ('{"kind": "slcbench.speed", "schema_version": 1, "rows": [{"arch": ["resnet50"], "classes": 1, "head": "full",'
+         ' "precision": "fp32", "timing": "graph", "channels_last": false, "compiled": false, "batch_size": 32,'
+         ' "device": "cuda", "status": "ok", "batch_ms": 1.0}]}', "row 0 has a non-scalar arch"),
+        ('{"kind": "slcbench.speed", "schema_version": 1, "rows": [{"arch": "a", "classes": 1, "head": "full",'
+         ' "precision": "fp32", "timing": "graph", "channels_last": false, "compiled": false, "batch_size": 32,'
+         ' "device": "cuda", "status": "ok", "batch_ms": 1' + "0" * 400 + '}]}', "no positive batch_ms"),
     ],
 )
 def test_bad_baseline_file_exits_2(tmp_path, content, message):
@@ -291,6 +299,21 @@ def test_duplicate_rows_are_rejected(tmp_path):
     payload["rows"].append(copy.deepcopy(payload["rows"][0]))
     with pytest.raises(SlcbenchError, match="two rows for arch=resnet50, classes=1"):
         load_results(write(tmp_path / "dup.json", payload))
+
+
+def test_a_zero_ratio_in_the_new_file_is_not_comparable_rather_than_improved(tmp_path):
+    new = speed_payload()
+    new["rows"][1]["speedup"] = 0
+    result = run_compare(write(tmp_path / "a.json", speed_payload()), write(tmp_path / "b.json", new))
+    assert result.exit_code == 0
+    assert "improved" not in result.stdout and "not-comparable" in result.stdout
+
+
+def test_a_malformed_environment_block_in_a_benchmark_file_is_ignored(tmp_path):
+    bench = {"machine_info": {"slcbench_environment": "abc"}, "benchmarks": [
+        {"fullname": "t", "stats": {"median": 1.0, "iqr": 0.01}}]}
+    loaded = load_results(write(tmp_path / "b.json", bench))
+    assert loaded.environment == {}
 
 
 def test_ok_row_without_time_is_rejected(tmp_path):

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from slcbench.errors import SlcbenchError
-from slcbench.io import new_results_stem, write_json_atomic, write_text_atomic
+from slcbench.io import new_results_stem, write_bytes_atomic, write_json_atomic, write_text_atomic
 
 
 def test_write_refuses_to_overwrite_and_keeps_the_old_file(tmp_path):
@@ -47,3 +47,33 @@ def test_written_files_honour_the_umask_not_mkstemps_0600(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_a_name_near_the_file_system_limit_can_be_written(tmp_path):
+    # The temporary file's name must not be longer than the target's.
+    path = tmp_path / ("r" * 250 + ".json")
+    write_bytes_atomic(path, b"{}")
+    assert path.read_bytes() == b"{}" and [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_an_os_error_while_writing_is_one_clear_error_and_leaves_nothing(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    def refuse(*_args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "link", refuse)
+    with pytest.raises(SlcbenchError, match="cannot write .*No space left on device"):
+        write_bytes_atomic(tmp_path / "r.json", b"{}")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_runs_finishing_in_the_same_second_get_different_stems(tmp_path):
+    from slcbench.io import write_new_results
+
+    first = write_new_results(tmp_path, "speed", (".json", ".csv"), b"1")
+    second = write_new_results(tmp_path, "speed", (".json", ".csv"), b"2")
+    assert first != second
+    assert first.with_name(first.name + ".json").read_bytes() == b"1"
+    assert second.with_name(second.name + ".json").read_bytes() == b"2"

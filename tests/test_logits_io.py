@@ -80,3 +80,33 @@ def test_probability_heuristic():
     assert looks_like_probabilities(softmax)
     assert not looks_like_probabilities(logits)
     assert not looks_like_probabilities(softmax * 0.5)  # in [0, 1] but rows do not sum to 1
+
+
+def test_a_truncated_npz_is_one_clear_error(tmp_path, arrays):
+    logits, labels = arrays
+    whole = tmp_path / "whole.npz"
+    np.savez(whole, logits=logits, labels=labels)
+    data = whole.read_bytes()
+    for cut in (len(data) - 10, len(data) // 2):
+        broken = tmp_path / f"cut-{cut}.npz"
+        broken.write_bytes(data[:cut])
+        with pytest.raises(SlcbenchError, match=str(broken)):
+            load_logits(broken)
+
+
+def test_a_stored_member_shorter_than_its_header_says_is_refused(tmp_path):
+    # np.load refuses such a member ("EOF"); a memory map would read the next entry's bytes as logits.
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (9, 3)})
+    short = header.getvalue() + np.zeros((6, 3)).tobytes()
+    labels = io.BytesIO()
+    np.save(labels, np.zeros(9, dtype=np.int64))
+    path = tmp_path / "short.npz"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr("logits.npy", short)
+        archive.writestr("labels.npy", labels.getvalue())
+    with pytest.raises(SlcbenchError, match="cannot read array 'logits.npy'.*header needs"):
+        load_logits(path)
