@@ -123,7 +123,8 @@ class Comparison:
 
 # ---- threshold -------------------------------------------------------------------------------
 
-_PERCENT = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*%\s*$")
+_PERCENT = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*%\s*$", re.ASCII)  # ASCII digits: not '１０%'
+_SIGNED_PERCENT = re.compile(r"^\s*-\s*(\d+(?:\.\d*)?|\.\d+)\s*%\s*$", re.ASCII)
 
 
 def parse_max_regression(text: str) -> float:
@@ -131,8 +132,11 @@ def parse_max_regression(text: str) -> float:
 
     A bare number is rejected because it is ambiguous: ``10`` reads as 10% here but as 10 seconds in
     pytest-benchmark's ``--benchmark-compare-fail``, and ``0.1`` could mean 10% or 0.1%. Any
-    non-negative finite percentage is accepted (``0%`` fails on any slowdown; ``150%`` allows 2.5x).
+    non-negative decimal percentage is accepted (``0%`` fails on any slowdown; ``150%`` allows 2.5x);
+    exponents such as ``1e3%`` are not.
     """
+    if _SIGNED_PERCENT.match(text):
+        raise SlcbenchError(f"--max-regression must not be negative (0% fails on any slowdown); got {text!r}")
     match = _PERCENT.match(text)
     if match is None:
         hint = ""

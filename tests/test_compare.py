@@ -80,10 +80,15 @@ def test_threshold_is_a_percentage(text, expected):
     assert parse_max_regression(text) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("text", ["10", "0.1", "-5%", "ten%", "", "10%%", "nan%", "inf%", "1e1%", "%"])
+@pytest.mark.parametrize("text", ["10", "0.1", "ten%", "", "10%%", "nan%", "inf%", "1e1%", "%", "１０%"])
 def test_threshold_without_a_clear_percentage_is_rejected(text):
     with pytest.raises(SlcbenchError, match="percentage with a % sign"):
         parse_max_regression(text)
+
+
+def test_negative_threshold_is_named_as_such():
+    with pytest.raises(SlcbenchError, match="must not be negative"):
+        parse_max_regression("-5%")
 
 
 def test_bare_number_error_offers_both_readings():
