@@ -234,3 +234,69 @@ def test_existing_table_in_the_output_folder_is_refused(tmp_path):
 def test_bad_numbers_are_one_line(tmp_path, args, message):
     line = _one_line_error(_train("--out", str(tmp_path / "x.npz"), "--loss", "cross-entropy", *args))
     assert message in line
+
+
+# ---- the torchvision data sets, from small files written in their on-disk formats ----------------
+
+
+def _write_idx(path, array, magic):
+    import struct
+
+    path.write_bytes(struct.pack(">I", magic) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes())
+
+
+def _fake_mnist(root, n_train=120, n_test=40):
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        _write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), 2051)
+        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", (np.arange(n) % 10).astype(np.uint8), 2049)
+
+
+def _fake_cifar10(root, n_train=60, n_test=20):
+    import pickle
+
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+
+    def batch(n, offset):
+        return {"data": rng.integers(0, 256, (n, 3 * 32 * 32), dtype=np.uint8),
+                "labels": [(offset + i) % 10 for i in range(n)]}
+
+    for i in range(1, 6):
+        (folder / f"data_batch_{i}").write_bytes(pickle.dumps(batch(n_train // 5, i)))
+    (folder / "test_batch").write_bytes(pickle.dumps(batch(n_test, 0)))
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [f"c{i}" for i in range(10)]}))
+
+
+def test_mnist_from_torchvisions_layout_trains_the_mlp_end_to_end(tmp_path):
+    _fake_mnist(tmp_path / "data")
+    data = load_dataset("mnist", tmp_path / "data")
+    assert data.image_shape == (1, 28, 28) and data.num_classes == 10 and data.pixel_max == 255.0
+    assert len(data.test) == 40 and len(data.train) + len(data.validation) == 120
+    out = tmp_path / "ce.npz"
+    result = _train("--dataset", "mnist", "--data-dir", str(tmp_path / "data"), "--loss", "cross-entropy",
+                    "--steps", "3", "--lr", "0.1", "--batch-size", "16", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    with np.load(out, allow_pickle=False) as saved:
+        assert saved["logits"].shape == (40, 10) and np.isfinite(saved["logits"]).all()
+        assert json.loads(str(saved["settings"]))["model"] == "mlp-2x500-bn-relu"
+
+
+def test_cifar10_from_torchvisions_layout_trains_the_six_convolution_network(tmp_path, monkeypatch):
+    import torchvision.datasets.cifar as cifar
+
+    # torchvision checks CIFAR's files against the real archive's MD5 sums; these files are ours.
+    monkeypatch.setattr(cifar, "check_integrity", lambda *args, **kwargs: True)
+    _fake_cifar10(tmp_path / "data")
+    data = load_dataset("cifar10", tmp_path / "data")
+    assert data.image_shape == (3, 32, 32) and data.num_classes == 10 and len(data.test) == 20
+    out = tmp_path / "batch-ce.npz"
+    result = _train("--dataset", "cifar10", "--data-dir", str(tmp_path / "data"), "--loss", "batch-ce",
+                    "--steps", "2", "--lr", "0.01", "--batch-size", "8", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    with np.load(out, allow_pickle=False) as saved:
+        assert saved["logits"].shape == (20, 10) and np.isfinite(saved["logits"]).all()
+        assert "conv" in json.loads(str(saved["settings"]))["model"]
