@@ -123,8 +123,8 @@ class Comparison:
 
 # ---- threshold -------------------------------------------------------------------------------
 
-_PERCENT = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*%\s*$", re.ASCII)  # ASCII digits: not '１０%'
-_SIGNED_PERCENT = re.compile(r"^\s*-\s*(\d+(?:\.\d*)?|\.\d+)\s*%\s*$", re.ASCII)
+# An optional minus (refused with its own message), a decimal, a percent sign; ASCII digits: not '１０%'.
+_PERCENT = re.compile(r"^\s*(-?)\s*(\d+(?:\.\d*)?|\.\d+)\s*%\s*$", re.ASCII)
 
 
 def parse_max_regression(text: str) -> float:
@@ -135,9 +135,9 @@ def parse_max_regression(text: str) -> float:
     non-negative decimal percentage is accepted (``0%`` fails on any slowdown; ``150%`` allows 2.5x);
     exponents such as ``1e3%`` are not.
     """
-    if _SIGNED_PERCENT.match(text):
-        raise SlcbenchError(f"--max-regression must not be negative (0% fails on any slowdown); got {text!r}")
     match = _PERCENT.match(text)
+    if match is not None and match.group(1):
+        raise SlcbenchError(f"--max-regression must not be negative (0% fails on any slowdown); got {text!r}")
     if match is None:
         hint = ""
         try:
@@ -150,7 +150,7 @@ def parse_max_regression(text: str) -> float:
         raise SlcbenchError(
             f"--max-regression must be a percentage with a % sign, e.g. 10% or 2.5%; got {text!r}{hint}"
         )
-    return float(match.group(1)) / 100.0
+    return float(match.group(2)) / 100.0
 
 
 # ---- loading ---------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ Macro averages leave out classes without positive examples; their number is repo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -190,15 +190,15 @@ def evaluate_logits(
         )
         for ranking in (Ranking.slc, Ranking.all_logits)
     )
-    return EvaluationResult(
+    result = EvaluationResult(
         name=name,
         n_examples=logits.shape[0],
         n_classes=logits.shape[1],
         slc=slc,
         all_logits=all_logits,
         pols=pols_metrics(logits, labels, threads=threads),
-        warnings=evaluation_warnings(logits, classes_skipped=int((~slc.evaluated).sum())),
     )
+    return replace(result, warnings=evaluation_warnings(logits, classes_skipped=result.classes_skipped))
 
 
 def evaluate_file(

@@ -86,7 +86,8 @@ def _map_stored_member(path: Path, info: zipfile.ZipInfo) -> np.ndarray | None:
         signature, name_length, extra_length = _ZIP_LOCAL_HEADER.unpack(handle.read(_ZIP_LOCAL_HEADER.size))
         if signature != b"PK\x03\x04":
             raise ValueError("damaged zip entry")
-        handle.seek(info.header_offset + _ZIP_LOCAL_HEADER.size + name_length + extra_length)
+        member_start = info.header_offset + _ZIP_LOCAL_HEADER.size + name_length + extra_length
+        handle.seek(member_start)
         version = np.lib.format.read_magic(handle)
         if version == (1, 0):
             shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(handle)
@@ -98,8 +99,7 @@ def _map_stored_member(path: Path, info: zipfile.ZipInfo) -> np.ndarray | None:
     if dtype.hasobject:
         raise ValueError("arrays of Python objects are not supported")
     # The member must hold all the bytes its header promises, or the map would read the next entry.
-    header_bytes = offset - (info.header_offset + _ZIP_LOCAL_HEADER.size + name_length + extra_length)
-    needed = header_bytes + int(np.prod(shape, dtype=object)) * dtype.itemsize
+    needed = (offset - member_start) + int(np.prod(shape, dtype=object)) * dtype.itemsize
     if info.compress_size != info.file_size or needed > info.file_size:
         raise ValueError(f"member holds {info.file_size} bytes but its header needs {needed}")
     if int(np.prod(shape)) == 0:  # np.memmap cannot map zero bytes

@@ -62,8 +62,10 @@ def _checked(logits: Tensor, labels: Tensor) -> Tensor:
         raise ValueError(f"logits must be floating point, got {logits.dtype}")
     # On the CPU the range is checked here for a clear message; on a GPU that check would stall the
     # stream every step, and an out-of-range label trips the device-side index assert of gather instead.
-    if labels.device.type == "cpu" and labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= logits.shape[1]):
-        raise ValueError(f"labels must lie in [0, {logits.shape[1]}), got values from {int(labels.min())} to {int(labels.max())}")
+    if labels.device.type == "cpu" and labels.numel():
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or high >= logits.shape[1]:
+            raise ValueError(f"labels must lie in [0, {logits.shape[1]}), got values from {low} to {high}")
     # Reduced-precision logits: compute the loss in float32 (autograd casts the gradient back).
     return logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
 

@@ -68,16 +68,17 @@ def parse_class_count(token: str) -> int:
     """
     text = token.strip()
     out_of_range = SlcbenchError(f"class count {token!r} is out of range 1..{_MAX_CLASSES}")
+
+    def bounded_int(digits: str) -> int:
+        if len(digits.lstrip("0")) > len(str(_MAX_CLASSES)):  # before int(): no 4300-digit conversions
+            raise out_of_range
+        return int(digits)
+
     integer, power = _INTEGER.match(text), _POWER.match(text)
     if integer:
-        if len(text.lstrip("0")) > len(str(_MAX_CLASSES)):  # before int(): no 4300-digit conversions
-            raise out_of_range
-        value = int(text)
+        value = bounded_int(text)
     elif power:
-        base_text, exponent = power.group(1).lstrip("0") or "0", float(power.group(2))
-        if len(base_text) > len(str(_MAX_CLASSES)):
-            raise out_of_range
-        base = int(base_text)
+        base, exponent = bounded_int(power.group(1)), float(power.group(2))
         # Compare in logarithms first: 2^100000 would overflow a float.
         if base > 1 and exponent * math.log(base) > math.log(_MAX_CLASSES) + 1:
             raise out_of_range

@@ -174,6 +174,16 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
+def _blank_row(config: SpeedConfig, arch: str, classes: int, head: str) -> SpeedRow:
+    """A row's identity and the paper's reference values, before anything is measured."""
+    paper_ms, paper_speedup = paper_reference(arch, classes) if head == "full" else (None, None)
+    return SpeedRow(
+        arch=arch, classes=classes, head=head, precision=config.precision.value, timing=config.timing,
+        channels_last=config.channels_last, compiled=config.compile, batch_size=config.protocol.batch_size,
+        device=config.device.type, paper_example_ms=paper_ms, paper_speedup=paper_speedup,
+    )
+
+
 class _Bench:
     """Per-architecture state: the trunk on the device, a static noise input, and the timing settings."""
 
@@ -202,14 +212,7 @@ class _Bench:
         self.trunk_first_call_ms = self._first_call_ms(lambda: self.trunk(self.input))
 
     def new_row(self, classes: int, head: str) -> SpeedRow:
-        c = self.config
-        paper_ms, paper_speedup = paper_reference(self.spec.name, classes) if head == "full" else (None, None)
-        return SpeedRow(
-            arch=self.spec.name, classes=classes, head=head, precision=c.precision.value, timing=c.timing,
-            channels_last=c.channels_last, compiled=c.compile, batch_size=c.protocol.batch_size,
-            device=self.device.type, paper_example_ms=paper_ms, paper_speedup=paper_speedup,
-            trunk_first_call_ms=self.trunk_first_call_ms,
-        )
+        return replace(_blank_row(self.config, self.spec.name, classes, head), trunk_first_call_ms=self.trunk_first_call_ms)
 
     def _time(self, fn: Callable[[], torch.Tensor]) -> Measurement:
         p = self.config.protocol
@@ -313,10 +316,7 @@ def _run_arch(config: SpeedConfig, spec: ArchSpec, bandwidth: float | None) -> I
     except Exception as exc:  # noqa: BLE001 - any build failure becomes failed rows, the sweep goes on
         for k in config.classes:
             for kind in kinds_of(k):
-                yield _marked(SpeedRow(arch=spec.name, classes=k, head=kind, precision=config.precision.value,
-                                       timing=config.timing, channels_last=config.channels_last,
-                                       compiled=config.compile, batch_size=config.protocol.batch_size,
-                                       device=config.device.type), exc)
+                yield _marked(_blank_row(config, spec.name, k, kind), exc)
         del exc
         _free_device_memory(config.device)
         return

@@ -271,18 +271,24 @@ def _fake_cifar10(root, n_train=60, n_test=20):
     (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [f"c{i}" for i in range(10)]}))
 
 
+def _train_from_files(tmp_path, dataset, *args):
+    """Train ``dataset`` from ``tmp_path/data`` with ``args``; return the saved (logits, settings)."""
+    out = tmp_path / "run.npz"
+    result = _train("--dataset", dataset, "--data-dir", str(tmp_path / "data"), *args, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    with np.load(out, allow_pickle=False) as saved:
+        return saved["logits"], json.loads(str(saved["settings"]))
+
+
 def test_mnist_from_torchvisions_layout_trains_the_mlp_end_to_end(tmp_path):
     _fake_mnist(tmp_path / "data")
     data = load_dataset("mnist", tmp_path / "data")
     assert data.image_shape == (1, 28, 28) and data.num_classes == 10 and data.pixel_max == 255.0
     assert len(data.test) == 40 and len(data.train) + len(data.validation) == 120
-    out = tmp_path / "ce.npz"
-    result = _train("--dataset", "mnist", "--data-dir", str(tmp_path / "data"), "--loss", "cross-entropy",
-                    "--steps", "3", "--lr", "0.1", "--batch-size", "16", "--out", str(out))
-    assert result.exit_code == 0, result.output
-    with np.load(out, allow_pickle=False) as saved:
-        assert saved["logits"].shape == (40, 10) and np.isfinite(saved["logits"]).all()
-        assert json.loads(str(saved["settings"]))["model"] == "mlp-2x500-bn-relu"
+    logits, settings = _train_from_files(tmp_path, "mnist", "--loss", "cross-entropy", "--steps", "3", "--lr", "0.1",
+                                         "--batch-size", "16")
+    assert logits.shape == (40, 10) and np.isfinite(logits).all()
+    assert settings["model"] == "mlp-2x500-bn-relu"
 
 
 def test_cifar10_from_torchvisions_layout_trains_the_six_convolution_network(tmp_path, monkeypatch):
@@ -293,10 +299,7 @@ def test_cifar10_from_torchvisions_layout_trains_the_six_convolution_network(tmp
     _fake_cifar10(tmp_path / "data")
     data = load_dataset("cifar10", tmp_path / "data")
     assert data.image_shape == (3, 32, 32) and data.num_classes == 10 and len(data.test) == 20
-    out = tmp_path / "batch-ce.npz"
-    result = _train("--dataset", "cifar10", "--data-dir", str(tmp_path / "data"), "--loss", "batch-ce",
-                    "--steps", "2", "--lr", "0.01", "--batch-size", "8", "--out", str(out))
-    assert result.exit_code == 0, result.output
-    with np.load(out, allow_pickle=False) as saved:
-        assert saved["logits"].shape == (20, 10) and np.isfinite(saved["logits"]).all()
-        assert "conv" in json.loads(str(saved["settings"]))["model"]
+    logits, settings = _train_from_files(tmp_path, "cifar10", "--loss", "batch-ce", "--steps", "2", "--lr", "0.01",
+                                         "--batch-size", "8")
+    assert logits.shape == (20, 10) and np.isfinite(logits).all()
+    assert "conv" in settings["model"]
