@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import io
 import sys
+from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Callable, Optional, TypeVar
@@ -149,8 +150,9 @@ def speed(
     classes: Annotated[str, typer.Option(help="Class counts (top-layer units), comma-separated: integers or powers like 2^18.5 (floored: 370727); 'all' = the paper's 1,2^10,2^14,2^16,2^18,2^18.5. k=1 is always measured.")] = "all",
     device: DeviceOption = DeviceChoice.auto,
     batch_size: Annotated[Optional[int], typer.Option(help=f"Examples per batch (default: {PAPER_PROTOCOL.batch_size} on CUDA (paper), {CPU_QUICK_PROTOCOL.batch_size} on CPU).")] = None,
-    batches: Annotated[Optional[int], typer.Option(help=f"Timed batches per row (default: {PAPER_PROTOCOL.batches} on CUDA (paper), {CPU_QUICK_PROTOCOL.batches} on CPU).")] = None,
-    warmup: Annotated[Optional[int], typer.Option(help=f"Untimed warm-up calls per row, after its first call (default: {PAPER_PROTOCOL.warmup} and at least {PAPER_PROTOCOL.min_warmup_s} s on CUDA, {CPU_QUICK_PROTOCOL.warmup} on CPU).")] = None,
+    batches: Annotated[Optional[int], typer.Option(help=f"Timed samples per row, each one batch or, under graph timing, a block of batches lasting --min-sample-ms (default: {PAPER_PROTOCOL.batches} on CUDA (paper), {CPU_QUICK_PROTOCOL.batches} on CPU).")] = None,
+    warmup: Annotated[Optional[int], typer.Option(help=f"Untimed warm-up calls per row, at least, after its first call (default: {PAPER_PROTOCOL.warmup} on CUDA, then at least {PAPER_PROTOCOL.min_warmup_s} s and until the time per call is steady within {PAPER_PROTOCOL.settle_pct}% ({PAPER_PROTOCOL.max_warmup_s} s at most); {CPU_QUICK_PROTOCOL.warmup} on CPU).")] = None,
+    min_sample_ms: Annotated[Optional[float], typer.Option("--min-sample-ms", help=f"Graph timing: unroll enough batches into the CUDA graph that one timed sample lasts at least this long; times are still per batch; 0 = one batch per sample (default: {PAPER_PROTOCOL.min_sample_ms:g}).")] = None,
     precision: Annotated[PrecisionChoice, typer.Option(help="fp32 = strict float32, TF32 off (the paper's); tf32; bf16/fp16 = model and input cast.", case_sensitive=False)] = PrecisionChoice.fp32,
     channels_last: Annotated[bool, typer.Option("--channels-last", help="Use channels-last memory format for model and input.")] = False,
     eager: Annotated[bool, typer.Option("--eager", help="Time Python-launched forwards (includes launch overhead) instead of CUDA-graph replay.")] = False,
@@ -167,8 +169,8 @@ def speed(
     from slcbench.envinfo import collect_environment
     from slcbench.io import json_bytes, timestamp, write_new_results
     from slcbench.models import resolve_arch_list
-    from slcbench.paper import Protocol, format_class_count, parse_class_spec
-    from slcbench.reporting import plot_speed, require_matplotlib, speed_table
+    from slcbench.paper import format_class_count, parse_class_spec
+    from slcbench.reporting import plot_speed, require_matplotlib, sampling_summary, speed_table, spread_notes
     from slcbench.speed import Precision, SpeedConfig, default_protocol, results_document, results_frame, run_speed
 
     for name, value in (("--batch-size", batch_size), ("--batches", batches)):
@@ -178,13 +180,16 @@ def speed(
         require_matplotlib()
     target = resolve_device(device)
     base = default_protocol(target)
-    custom = any(v is not None for v in (batch_size, batches, warmup))
-    protocol = Protocol(
+    if min_sample_ms is not None and not 0 <= min_sample_ms <= 1000:
+        raise SlcbenchError(f"--min-sample-ms must be between 0 and 1000, got {min_sample_ms:g}")
+    custom = any(v is not None for v in (batch_size, batches, warmup, min_sample_ms))
+    protocol = replace(
+        base,
         name=f"{base.name}+custom" if custom else base.name,
         batch_size=batch_size or base.batch_size,
         batches=batches or base.batches,
         warmup=base.warmup if warmup is None else warmup,
-        min_warmup_s=base.min_warmup_s,
+        min_sample_ms=base.min_sample_ms if min_sample_ms is None else min_sample_ms,
     )
     config = SpeedConfig(
         archs=resolve_arch_list(arch), classes=parse_class_spec(classes), device=target, protocol=protocol,
@@ -193,12 +198,14 @@ def speed(
     )
     if eager and target.type != "cuda":
         typer.echo("note: --eager only changes CUDA timing; CPU calls are always timed as launched", err=True)
+    if min_sample_ms and config.timing != "graph":
+        typer.echo("note: --min-sample-ms only changes CUDA graph timing; here each sample is one batch", err=True)
     console = report_console()
     environment = collect_environment(target)
     label = "paper protocol" if protocol.name == "paper" else f"{protocol.name} protocol — NOT the paper's (batch 32, 100 batches on a GPU)"
     console.print(
         f"[bold]slcbench speed[/] on {environment['device_name']} · {config.precision.value} · "
-        f"{config.timing} timing · batch {protocol.batch_size} × {protocol.batches} timed (+{protocol.warmup} warm-up) · {label}"
+        f"{config.timing} timing · batch {protocol.batch_size} · {sampling_summary(config)} · {label}"
     )
     rows = []
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -224,6 +231,8 @@ def speed(
     failed = [r for r in rows if r.status != "ok"]
     if failed:
         console.print(f"[yellow]{len(failed)} row(s) did not complete (OOM or failure): see the 'error' column[/]")
+    for line in spread_notes(rows, protocol.max_warmup_s):
+        console.print(f"[yellow]{line}[/]")
 
 
 # ---- evaluate (issue 3) ----------------------------------------------------------------------

@@ -23,7 +23,7 @@ from slcbench.compare import KIND_SPEED, SPEED_SCHEMA_VERSION
 from slcbench.errors import SlcbenchError
 from slcbench.models import ArchSpec, QueryHead, build_model, make_head, split_classifier
 from slcbench.paper import CPU_QUICK_PROTOCOL, PAPER_PROTOCOL, Protocol, paper_reference
-from slcbench.timing import Measurement, measure_copy_bandwidth_gbs, time_callable
+from slcbench.timing import Measurement, WarmupPlan, measure_copy_bandwidth_gbs, time_callable
 
 
 class Precision(str, Enum):
@@ -65,6 +65,20 @@ class SpeedConfig:
         return "graph" if self.device.type == "cuda" and not self.eager else "eager"
 
     @property
+    def warmup_plan(self) -> WarmupPlan:
+        """The protocol's warm-up; waiting for a steady time only under graph timing, where the time
+        is the GPU's own (eager times include the host's launch jitter, which need not settle)."""
+        p = self.protocol
+        settle = p.settle_pct if self.timing == "graph" else None
+        return WarmupPlan(calls=p.warmup, min_s=p.min_warmup_s, settle_pct=settle,
+                          max_s=p.max_warmup_s if settle is not None else 0.0)
+
+    @property
+    def min_sample_ms(self) -> float:
+        """Batches are unrolled into longer samples only in a CUDA graph (one batch per sample otherwise)."""
+        return self.protocol.min_sample_ms if self.timing == "graph" else 0.0
+
+    @property
     def rows_total(self) -> int:
         query_rows = sum(1 for k in self.classes if k > 1) if self.query else 0
         return len(self.archs) * (len(self.classes) + query_rows)
@@ -78,6 +92,9 @@ class SpeedConfig:
             "batches": self.protocol.batches,
             "warmup": self.protocol.warmup,
             "min_warmup_s": self.protocol.min_warmup_s,
+            "settle_pct": self.warmup_plan.settle_pct,
+            "max_warmup_s": self.warmup_plan.max_s,
+            "min_sample_ms": self.min_sample_ms,
             "channels_last": self.channels_last,
             "compiled": self.compile,
             "query": self.query,
@@ -125,7 +142,11 @@ class SpeedRow:
     trunk_first_call_ms: float | None = None
     paper_example_ms: float | None = None
     paper_speedup: float | None = None
-    samples_ms: list[float] = field(default_factory=list)
+    calls_per_sample: int | None = None  # batches timed together per sample (graph replay of unrolled calls)
+    warmup_calls: int | None = None
+    warmup_s: float | None = None
+    settled: bool | None = None  # warm-up reached a steady time per call (None: not checked)
+    samples_ms: list[float] = field(default_factory=list)  # per batch: each sample divided by calls_per_sample
 
     def record(self, measurement: Measurement) -> None:
         self.batch_ms = measurement.median
@@ -137,6 +158,11 @@ class SpeedRow:
         self.iqr_pct = iqr_pct if math.isfinite(iqr_pct) else None  # a zero median has no spread %; JSON has no NaN
         self.example_ms = measurement.median / self.batch_size
         self.samples_ms = list(measurement.samples_ms)
+        self.calls_per_sample = measurement.calls_per_sample
+        if measurement.warmup is not None:
+            self.warmup_calls = measurement.warmup.calls
+            self.warmup_s = measurement.warmup.seconds
+            self.settled = measurement.warmup.settled
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -215,9 +241,9 @@ class _Bench:
         return replace(_blank_row(self.config, self.spec.name, classes, head), trunk_first_call_ms=self.trunk_first_call_ms)
 
     def _time(self, fn: Callable[[], torch.Tensor]) -> Measurement:
-        p = self.config.protocol
-        return time_callable(fn, device=self.device, warmup=p.warmup, samples=p.batches,
-                             use_graph=self.config.timing == "graph", min_warmup_s=p.min_warmup_s)
+        config = self.config
+        return time_callable(fn, device=self.device, samples=config.protocol.batches, warmup=config.warmup_plan,
+                             use_graph=config.timing == "graph", min_sample_ms=config.min_sample_ms)
 
     def _first_call_ms(self, fn: Callable[[], torch.Tensor]) -> float:
         # One-time costs (compilation, cuDNN autotuning, lazy init) are reported, never averaged in.

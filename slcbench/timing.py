@@ -1,17 +1,20 @@
 """How forward passes are timed: one sampling loop, a host clock or CUDA events, optional graph replay.
 
 The estimand matters (see the timing-methodology notes): by default on CUDA we time *the GPU's work
-per batch*: the forward pass captured once as a CUDA graph and replayed, with a CUDA event between
-consecutive replays, and one synchronisation after the last. ``eager`` instead times the forward
-launched from Python, so launch overhead the GPU waits for is included. On the CPU the host clock
-times each call (CPU work is synchronous).
+per batch*: the forward pass captured as a CUDA graph (with several calls unrolled into it when one
+is shorter than the minimum sample time) and replayed, with a CUDA event between consecutive
+replays, and one synchronisation after the last. ``eager`` instead times the forward launched from
+Python, so launch overhead the GPU waits for is included. On the CPU the host clock times each call
+(CPU work is synchronous). Warm-up runs until a count, a time floor and, on CUDA, a steady state are
+reached, and what it did is kept with the samples.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Protocol, Sequence
 
 import numpy as np
@@ -23,7 +26,8 @@ class Measurement:
     """Raw per-call times in milliseconds, with the summary statistics computed from them."""
 
     samples_ms: tuple[float, ...]
-    calls_per_sample: int = 1
+    calls_per_sample: int = 1  # calls timed together in each sample; samples are per call
+    warmup: Warmup | None = None  # what the untimed warm-up before the samples did
 
     def __post_init__(self) -> None:
         if not self.samples_ms:
@@ -108,38 +112,122 @@ def clock_for(device: torch.device) -> Marker:
     return CudaEventClock(device) if device.type == "cuda" else HostClock()
 
 
-def sample_calls(
-    run: Callable[[], object], *, warmup: int, samples: int, clock: Marker, min_warmup_s: float = 0.0
-) -> Measurement:
-    """Call ``run`` untimed until ``warmup`` calls *and* ``min_warmup_s`` seconds have passed, then
-    ``samples`` times with a mark between calls.
+# Calls per unrolled graph (and per warm-up window) at most: 1000 calls of a 5 µs GEMM fill 5 ms,
+# and capturing them stays quick.
+MAX_CALLS_PER_SAMPLE = 1000
 
-    The time floor matters for short calls: 20 replays of a 1.7 ms graph are 34 ms, too little for
-    the GPU's clocks to settle. Marks are taken back to back (the end of one sample is the start of
-    the next), so the loop itself adds no gaps on the GPU; durations are read once, after the last call.
+
+@dataclass(frozen=True)
+class WarmupPlan:
+    """When untimed warm-up may stop: after ``calls`` calls *and* ``min_s`` seconds, and, when
+    ``settle_pct`` is set, once two consecutive windows of about ``window_ms`` have median call
+    times within ``settle_pct`` percent of each other, or ``max_s`` seconds have passed.
+
+    Counting and a time floor alone did not reach steady state for every row: on an H100 a few rows
+    were up to 3% faster or slower at the start of their timed replays than at the end (after the
+    short idle gap of building the next head; GPU clocks are the likely cause, not verified), which
+    showed up as IQR. Warm-up is timed in windows, one synchronisation per window, so its clock
+    counts finished work rather than queued launches.
+    """
+
+    calls: int = 0
+    min_s: float = 0.0
+    settle_pct: float | None = None
+    max_s: float = 0.0
+    window_ms: float = 100.0
+
+
+@dataclass(frozen=True)
+class Warmup:
+    """What warm-up did: calls made, seconds taken, the last window's median time per call, and whether
+    it settled (None where settling was not asked for)."""
+
+    calls: int = 0
+    seconds: float = 0.0
+    call_ms: float | None = None
+    settled: bool | None = None
+
+    def then(self, later: Warmup, *, calls_per_run: int = 1) -> Warmup:
+        """This warm-up followed by ``later``, whose runs each made ``calls_per_run`` calls (the re-warm
+        of an unrolled graph): calls and time per call stay counted in single calls."""
+        later_call_ms = None if later.call_ms is None else later.call_ms / calls_per_run
+        return Warmup(self.calls + later.calls * calls_per_run, self.seconds + later.seconds,
+                      self.call_ms if later_call_ms is None else later_call_ms,
+                      self.settled if later.settled is None else later.settled)
+
+
+def _settled(plan: WarmupPlan, window_medians: Sequence[float]) -> bool:
+    if plan.settle_pct is None or len(window_medians) < 2:
+        return False
+    previous, last = window_medians[-2], window_medians[-1]
+    return abs(last - previous) <= plan.settle_pct / 100 * previous
+
+
+def _warm_enough(plan: WarmupPlan, calls: int, elapsed_s: float, window_medians: Sequence[float]) -> bool:
+    if calls < plan.calls or elapsed_s < plan.min_s:
+        return False
+    return plan.settle_pct is None or _settled(plan, window_medians) or elapsed_s >= plan.max_s
+
+
+def _window_length(plan: WarmupPlan, calls: int, elapsed_s: float, call_ms: float | None) -> int:
+    remaining = plan.calls - calls
+    if plan.settle_pct is None and elapsed_s >= plan.min_s:
+        return remaining  # only the count is missing: make exactly that many calls
+    if not call_ms:
+        return min(8, remaining) if remaining > 0 else 8
+    return max(1, min(MAX_CALLS_PER_SAMPLE, math.ceil(plan.window_ms / call_ms)))
+
+
+def warm_up(run: Callable[[], object], clock: Marker, plan: WarmupPlan) -> Warmup:
+    """Call ``run`` untimed (for the result) until ``plan`` says it is warm; see ``WarmupPlan``."""
+    start = time.perf_counter()
+    calls, window_medians = 0, []
+    while not _warm_enough(plan, calls, time.perf_counter() - start, window_medians):
+        length = _window_length(plan, calls, time.perf_counter() - start, window_medians[-1] if window_medians else None)
+        marks = [clock.mark()]
+        for _ in range(length):
+            run()
+            marks.append(clock.mark())
+        calls += length
+        window_medians.append(statistics.median(clock.durations_ms(marks)))  # synchronises
+    return Warmup(
+        calls=calls, seconds=time.perf_counter() - start,
+        call_ms=window_medians[-1] if window_medians else None,
+        settled=None if plan.settle_pct is None else _settled(plan, window_medians),
+    )
+
+
+def sample_calls(run: Callable[[], object], *, samples: int, clock: Marker, calls_per_run: int = 1) -> Measurement:
+    """Call ``run`` ``samples`` times with a mark between calls; each sample is per call of the timed
+    work (``run`` may perform ``calls_per_run`` of them, e.g. an unrolled graph).
+
+    Marks are taken back to back (the end of one sample is the start of the next), so the loop itself
+    adds no gaps on the GPU; durations are read once, after the last call.
     """
     if samples < 1:
         raise ValueError("samples must be at least 1")
-    deadline = time.perf_counter() + min_warmup_s
-    done = 0
-    while done < warmup or (min_warmup_s > 0 and time.perf_counter() < deadline):
-        run()
-        done += 1
-        if done % 8 == 0:
-            clock.synchronize()  # let the time floor count finished work, not queued launches
     marks = [clock.mark()]
     for _ in range(samples):
         run()
         marks.append(clock.mark())
-    return Measurement(tuple(clock.durations_ms(marks)))
+    return Measurement(tuple(d / calls_per_run for d in clock.durations_ms(marks)), calls_per_sample=calls_per_run)
 
 
-def capture_cuda_graph(run: Callable[[], object], *, warmup: int = 3) -> Callable[[], None]:
-    """Capture one call of ``run`` as a CUDA graph and return its replay.
+def calls_per_sample(call_ms: float | None, min_sample_ms: float) -> int:
+    """Calls to unroll into one sample so that it lasts at least ``min_sample_ms`` (1 when unknown)."""
+    if not min_sample_ms or not call_ms or call_ms <= 0:
+        return 1
+    return max(1, min(MAX_CALLS_PER_SAMPLE, math.ceil(min_sample_ms / call_ms)))
+
+
+def capture_cuda_graph(run: Callable[[], object], *, calls: int = 1, warmup: int = 3) -> Callable[[], None]:
+    """Capture ``calls`` back-to-back calls of ``run`` as one CUDA graph and return its replay.
 
     ``run`` must read and write only static tensors (the input it closes over, the output it
     returns). Warm-up happens on a side stream before capture, as PyTorch requires, so lazy
-    initialisation and cuDNN autotuning stay outside the graph.
+    initialisation and cuDNN autotuning stay outside the graph. Unrolling several calls into one
+    graph (as triton's ``do_bench_cudagraph`` does) leaves no host launch between them: a call
+    shorter than a graph launch is then timed as GPU work, not as the launch rate.
     """
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
@@ -149,20 +237,41 @@ def capture_cuda_graph(run: Callable[[], object], *, warmup: int = 3) -> Callabl
     torch.cuda.current_stream().wait_stream(side)
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
-        run()
+        for _ in range(calls):
+            run()
     return graph.replay
 
 
+# After an unrolled graph is captured the device was briefly idle: replay it this long before timing.
+REWARM = WarmupPlan(calls=3, min_s=0.02)
+
+
 def time_callable(
-    run: Callable[[], object], *, device: torch.device, warmup: int, samples: int, use_graph: bool,
-    min_warmup_s: float = 0.0,
+    run: Callable[[], object], *, device: torch.device, samples: int, warmup: WarmupPlan, use_graph: bool,
+    min_sample_ms: float = 0.0,
 ) -> Measurement:
-    """Time ``run`` on ``device``: replayed as a CUDA graph when ``use_graph`` (CUDA only), else directly."""
-    if use_graph:
-        if device.type != "cuda":
-            raise ValueError("CUDA graphs need a CUDA device")
-        run = capture_cuda_graph(run)
-    return sample_calls(run, warmup=warmup, samples=samples, clock=clock_for(device), min_warmup_s=min_warmup_s)
+    """Time ``run`` on ``device``, warm-up first, returning per-call samples and what warm-up did.
+
+    With ``use_graph`` (CUDA only) ``run`` is captured as a CUDA graph and replayed; warm-up replays
+    it once per call and measures its time, and where one call is shorter than ``min_sample_ms`` the
+    graph is captured again with enough calls unrolled that one sample lasts that long. A longer
+    sample averages out sub-millisecond jitter, and 100 samples then span a long enough stretch of
+    time that a transient of a few milliseconds touches too few of them to move the median or IQR.
+    """
+    clock = clock_for(device)
+    if not use_graph:
+        done = warm_up(run, clock, warmup)
+        return replace(sample_calls(run, samples=samples, clock=clock), warmup=done)
+    if device.type != "cuda":
+        raise ValueError("CUDA graphs need a CUDA device")
+    replay = capture_cuda_graph(run)
+    done = warm_up(replay, clock, warmup)
+    calls = calls_per_sample(done.call_ms, min_sample_ms)
+    if calls > 1:
+        del replay  # free the one-call graph's memory pool before capturing the unrolled one
+        replay = capture_cuda_graph(run, calls=calls, warmup=1)
+        done = done.then(warm_up(replay, clock, REWARM), calls_per_run=calls)
+    return replace(sample_calls(replay, samples=samples, clock=clock, calls_per_run=calls), warmup=done)
 
 
 def measure_copy_bandwidth_gbs(device: torch.device, *, mebibytes: int = 1024, samples: int = 20) -> float:
@@ -173,7 +282,12 @@ def measure_copy_bandwidth_gbs(device: torch.device, *, mebibytes: int = 1024, s
     n = mebibytes * 2**20 // 4
     src = torch.rand(n, device=device)
     dst = torch.empty_like(src)
-    measurement = sample_calls(lambda: dst.copy_(src), warmup=3, samples=samples, clock=clock_for(device))
+    def copy() -> None:
+        dst.copy_(src)
+
+    clock = clock_for(device)
+    warm_up(copy, clock, WarmupPlan(calls=3))
+    measurement = sample_calls(copy, samples=samples, clock=clock)
     moved = 2 * src.numel() * src.element_size()
     del src, dst
     return moved / (measurement.median * 1e-3) / 1e9

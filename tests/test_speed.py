@@ -15,7 +15,7 @@ from slcbench.models import QueryHead, build_model, find_classifier, make_head, 
 from slcbench.paper import PAPER_ARCHS, PAPER_CLASS_GRID, format_class_count, parse_class_count, parse_class_spec
 from slcbench.paper import CPU_QUICK_PROTOCOL, Protocol
 from slcbench.speed import Precision, SpeedConfig, run_speed
-from slcbench.timing import HostClock, Measurement, sample_calls
+from slcbench.timing import HostClock, Measurement, Warmup, WarmupPlan, calls_per_sample, sample_calls, warm_up
 
 CPU = torch.device("cpu")
 runner = CliRunner()
@@ -187,30 +187,113 @@ def test_query_mode_inside_a_real_model_matches_full_model():
 # ---- timing loop ---------------------------------------------------------------------------------
 
 class FakeClock(HostClock):
-    """Marks advance by a scripted amount per call, so the loop's bookkeeping is checked exactly."""
+    """Marks advance by a scripted time per call (``duration_s(i)`` for the i-th call), so the loops'
+    bookkeeping is checked exactly."""
 
-    def __init__(self, durations_s):
+    def __init__(self, duration_s):
         self.now = 0.0
-        self.durations = list(durations_s)
+        self.duration_s = duration_s if callable(duration_s) else list(duration_s).__getitem__
         self.calls = 0
 
     def advance(self):
-        self.now += self.durations[self.calls]
+        self.now += self.duration_s(self.calls)
         self.calls += 1
 
     def mark(self):
         return self.now
 
 
-def test_sample_calls_times_each_call_and_skips_warmup():
+def test_count_only_warm_up_makes_exactly_its_calls_and_samples_are_per_call():
     clock = FakeClock([9.0, 9.0, 0.001, 0.002, 0.004, 0.003])
-    m = sample_calls(clock.advance, warmup=2, samples=4, clock=clock)
+    warm = warm_up(clock.advance, clock, WarmupPlan(calls=2))
+    assert (warm.calls, warm.call_ms, warm.settled) == (2, pytest.approx(9000.0), None)
+    m = sample_calls(clock.advance, samples=4, clock=clock)
     assert clock.calls == 6
     assert m.samples_ms == pytest.approx((1.0, 2.0, 4.0, 3.0))
     assert m.median == pytest.approx(2.5)
     assert m.min == pytest.approx(1.0)
     assert m.q1 == pytest.approx(1.75) and m.q3 == pytest.approx(3.25)
     assert m.iqr_pct == pytest.approx(100 * 1.5 / 2.5)
+
+
+def test_no_warm_up_asked_makes_no_calls():
+    clock = FakeClock([])
+    assert warm_up(clock.advance, clock, WarmupPlan()) == Warmup(calls=0, seconds=pytest.approx(0.0, abs=0.1))
+    assert clock.calls == 0
+
+
+def test_warm_up_goes_on_until_the_time_per_call_is_steady():
+    # 2 ms per call, easing to 1 ms by the 300th call (a clock that settles), then steady.
+    clock = FakeClock(lambda i: 1e-3 * (1 + max(0, 300 - i) / 300))
+    plan = WarmupPlan(calls=20, settle_pct=0.5, max_s=60.0, window_ms=50.0)
+    warm = warm_up(clock.advance, clock, plan)
+    assert warm.settled is True
+    assert warm.call_ms == pytest.approx(1.0)
+    # Windows of 25-50 calls: it stops once two windows' medians lie past the drift, not before.
+    assert 300 <= warm.calls <= 300 + 3 * 50
+    assert clock.calls == warm.calls
+
+
+def test_warm_up_that_never_settles_stops_at_its_limit_and_says_so():
+    import random
+
+    jitter = random.Random(0)
+    clock = FakeClock(lambda i: 1e-3 * (1 + jitter.random()))  # 1-2 ms, no two windows' medians equal
+    plan = WarmupPlan(settle_pct=1e-9, max_s=0.05, window_ms=10.0)
+    warm = warm_up(clock.advance, clock, plan)
+    assert warm.settled is False and warm.calls > 0 and warm.seconds >= 0.05
+
+
+@pytest.mark.parametrize(
+    "call_ms, min_sample_ms, expected",
+    [(0.47, 5.0, 11), (1.38, 5.0, 4), (5.2, 5.0, 1), (5.0, 5.0, 1), (1e-6, 5.0, 1000), (None, 5.0, 1), (1.0, 0.0, 1)],
+)
+def test_calls_per_sample_reaches_the_minimum_sample_time(call_ms, min_sample_ms, expected):
+    assert calls_per_sample(call_ms, min_sample_ms) == expected
+
+
+def test_unrolled_samples_are_divided_into_per_call_times():
+    clock = FakeClock([0.004, 0.008])  # two runs of 4 calls each
+    m = sample_calls(clock.advance, samples=2, clock=clock, calls_per_run=4)
+    assert m.samples_ms == pytest.approx((1.0, 2.0)) and m.calls_per_sample == 4
+
+
+def test_graph_timing_unrolls_short_calls_to_the_minimum_sample_time(monkeypatch):
+    """The graph path's bookkeeping on a CPU stand-in: a fake capture that unrolls ``calls`` calls."""
+    import slcbench.timing as timing
+
+    clock = FakeClock(lambda i: 0.5e-3)  # 0.5 ms per call
+    captured = []
+
+    def fake_capture(run, *, calls=1, warmup=3):
+        captured.append(calls)
+
+        def replay():
+            for _ in range(calls):
+                run()
+
+        return replay
+
+    monkeypatch.setattr(timing, "clock_for", lambda device: clock)
+    monkeypatch.setattr(timing, "capture_cuda_graph", fake_capture)
+    plan = WarmupPlan(calls=20, settle_pct=0.5, max_s=60.0, window_ms=20.0)
+    m = timing.time_callable(clock.advance, device=torch.device("cuda"), samples=10, warmup=plan,
+                             use_graph=True, min_sample_ms=5.0)
+    assert captured == [1, 10]  # one call to measure it, then 10 unrolled: 10 x 0.5 ms = 5 ms per sample
+    assert m.calls_per_sample == 10 and m.samples_ms == pytest.approx((0.5,) * 10)
+    assert m.warmup.settled is True and m.warmup.call_ms == pytest.approx(0.5)
+    assert clock.calls == m.warmup.calls + 10 * 10  # warm-up counted in calls, whichever graph made them
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_graph_timing_of_a_short_kernel_on_cuda():
+    from slcbench.timing import time_callable
+
+    a = torch.randn(256, 256, device="cuda")
+    m = time_callable(lambda: a @ a, device=torch.device("cuda"), samples=20,
+                      warmup=WarmupPlan(calls=5, settle_pct=1.0, max_s=2.0), use_graph=True, min_sample_ms=1.0)
+    assert m.calls_per_sample > 1 and len(m.samples_ms) == 20
+    assert 0 < m.median < 1.0 and m.warmup.calls >= 5
 
 
 def test_measurement_statistics_against_numpy():
@@ -243,6 +326,44 @@ def test_run_speed_on_cpu_yields_every_row_with_speedups():
     assert rows[1].speedup == pytest.approx(rows[1].batch_ms / rows[0].batch_ms)
     assert rows[1].head_bytes == (512 * 1000 + 1000) * 4
     assert rows[1].example_ms == pytest.approx(rows[1].batch_ms / 2)
+
+
+def test_rows_record_what_warm_up_did_and_how_samples_were_taken():
+    protocol = Protocol("test", batch_size=2, batches=3, warmup=2, settle_pct=50.0, max_warmup_s=5.0, min_sample_ms=9.0)
+    rows = list(run_speed(_tiny_config(protocol=protocol, query=False)))
+    for row in rows:
+        # CPU timing: one call per sample and no settling, whatever the protocol says (graph timing only).
+        assert row.calls_per_sample == 1 and row.settled is None
+        assert row.warmup_calls == 2 and row.warmup_s > 0
+        json.dumps(row.to_dict(), allow_nan=False)
+
+
+def test_spread_and_settling_are_reported_against_their_targets():
+    from slcbench.reporting import sampling_summary, spread_notes
+    from slcbench.speed import SpeedRow
+
+    def row(timing, iqr_pct, settled):
+        return SpeedRow(arch="a", classes=1, head="full", precision="fp32", timing=timing, channels_last=False,
+                        compiled=False, batch_size=1, device="cuda", iqr_pct=iqr_pct, settled=settled)
+
+    rows = [row("graph", 0.9, True), row("graph", 1.2, True), row("eager", 3.0, None), row("graph", 0.1, False)]
+    assert spread_notes(rows, 2.0) == [
+        "1 row(s) have an IQR above 1% (graph) of their median (yellow)",
+        "1 row(s) did not reach a steady time per call within 2 s of warm-up ('settled' is false in the results); "
+        "their times may drift",
+    ]
+    assert spread_notes(rows[:1], 2.0) == []
+    assert sampling_summary(_tiny_config()) == "2 timed batches (warm-up: the untimed first call of each row)"
+    from slcbench.paper import PAPER_PROTOCOL
+
+    config = _tiny_config(protocol=PAPER_PROTOCOL)
+    # Eager (CPU) timing: one batch per sample, and no waiting for a steady time (host jitter need not settle).
+    assert sampling_summary(config) == "100 timed batches (≥ 20 warm-up calls, ≥ 0.3 s)"
+    assert config.settings()["min_sample_ms"] == 0.0 and config.settings()["settle_pct"] is None
+    graph = SpeedConfig(archs=config.archs, classes=(1,), device=torch.device("cuda"), protocol=PAPER_PROTOCOL)
+    assert sampling_summary(graph) == ("100 samples of ≥ 3 ms (batches unrolled in the graph) "
+                                       "(≥ 20 warm-up calls, ≥ 0.3 s, until steady within 0.25% (≤ 2 s))")
+    assert graph.settings()["min_sample_ms"] == 3.0 and graph.settings()["settle_pct"] == 0.25
 
 
 def test_failed_architecture_keeps_its_rows(monkeypatch):
@@ -328,6 +449,8 @@ def test_cli_speed_writes_csv_and_json_and_never_overwrites(tmp_path):
     payload = json.loads(jsons[0].read_text())
     assert payload["kind"] == "slcbench.speed"
     assert payload["settings"]["batch_size"] == 2 and payload["settings"]["protocol"] == "cpu-quick+custom"
+    assert payload["settings"]["settle_pct"] is None and payload["settings"]["min_sample_ms"] == 0.0
+    assert all(r["calls_per_sample"] == 1 and r["warmup_calls"] == 0 for r in payload["rows"])
     assert payload["environment"]["torch"] == torch.__version__
     assert [(r["classes"], r["head"]) for r in payload["rows"]] == [(1, "full"), (256, "full"), (256, "query")]
 
@@ -341,6 +464,8 @@ def test_cli_speed_writes_csv_and_json_and_never_overwrites(tmp_path):
         (["--batches", "-1"], "--batches must be positive"),
         (["--device", "cuda"], "no CUDA device"),
         (["--precision", "tf32"], "--precision tf32 needs a CUDA device"),
+        (["--min-sample-ms", "-1"], "--min-sample-ms must be between 0 and 1000, got -1"),
+        (["--min-sample-ms", "nan"], "--min-sample-ms must be between 0 and 1000, got nan"),
     ],
 )
 def test_cli_speed_errors_are_one_line(args, message, tmp_path):
