@@ -81,6 +81,7 @@ def speed_table(rows: Sequence["SpeedRow"], *, title: str) -> Table:
         ("ms/batch", lambda r: _fmt(r.batch_ms)),
         ("ms/ex", lambda r: _fmt(r.example_ms, 4)),
         ("IQR %", lambda r: "—" if r.iqr_pct is None else f"[yellow]{r.iqr_pct:.2f}[/]" if _over_spread_target(r) else f"{r.iqr_pct:.2f}"),
+        ("batches/sample", lambda r: "—" if r.calls_per_sample is None else str(r.calls_per_sample)),
         ("speedup", lambda r: _fmt_speedup(r.speedup)),
         ("paper ms/ex", lambda r: _fmt(r.paper_example_ms, 1)),
         ("paper speedup", lambda r: _fmt_speedup(r.paper_speedup)),
@@ -88,10 +89,15 @@ def speed_table(rows: Sequence["SpeedRow"], *, title: str) -> Table:
         ("head floor ms", lambda r: _fmt(r.head_floor_ms)),
         ("peak MiB", lambda r: _fmt(r.peak_mem_mib, 0)),
     ]
-    optional = {"paper ms/ex": "paper_example_ms", "paper speedup": "paper_speedup",
-                "head floor ms": "head_floor_ms", "peak MiB": "peak_mem_mib"}
-    columns = [(h, get) for h, get in columns
-               if h not in optional or any(getattr(r, optional[h]) is not None for r in rows)]
+    shown_when = {  # optional columns: shown when some row needs them
+        "paper ms/ex": lambda r: r.paper_example_ms is not None,
+        "paper speedup": lambda r: r.paper_speedup is not None,
+        "head floor ms": lambda r: r.head_floor_ms is not None,
+        "peak MiB": lambda r: r.peak_mem_mib is not None,
+        # a sample that timed a block of batches: its IQR is then that of block means
+        "batches/sample": lambda r: (r.calls_per_sample or 1) > 1,
+    }
+    columns = [(h, get) for h, get in columns if h not in shown_when or any(map(shown_when[h], rows))]
     table = Table(title=title, title_justify="left")
     table.add_column("arch", justify="left")
     table.add_column("k", justify="right")

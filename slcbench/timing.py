@@ -136,6 +136,20 @@ class WarmupPlan:
     max_s: float = 0.0
     window_ms: float = 100.0
 
+    def __post_init__(self) -> None:
+        if self.settle_pct is not None and not self.max_s > 0:
+            raise ValueError("a warm-up that waits for a steady time needs max_s > 0 to end")
+
+    def after(self, done: Warmup) -> WarmupPlan:
+        """What is left of this plan once ``done`` has run (its calls and seconds count towards it)."""
+        spent = done.seconds
+        return replace(self, calls=max(0, self.calls - done.calls), min_s=max(0.0, self.min_s - spent),
+                       max_s=max(1e-9, self.max_s - spent) if self.settle_pct is not None else self.max_s)
+
+    def in_runs_of(self, calls_per_run: int) -> WarmupPlan:
+        """The same plan for a ``run`` that makes ``calls_per_run`` calls (an unrolled graph)."""
+        return replace(self, calls=math.ceil(self.calls / calls_per_run))
+
 
 @dataclass(frozen=True)
 class Warmup:
@@ -148,8 +162,8 @@ class Warmup:
     settled: bool | None = None
 
     def then(self, later: Warmup, *, calls_per_run: int = 1) -> Warmup:
-        """This warm-up followed by ``later``, whose runs each made ``calls_per_run`` calls (the re-warm
-        of an unrolled graph): calls and time per call stay counted in single calls."""
+        """This warm-up followed by ``later``, whose runs each made ``calls_per_run`` calls (an unrolled
+        graph): calls and time per call stay counted in single calls."""
         later_call_ms = None if later.call_ms is None else later.call_ms / calls_per_run
         return Warmup(self.calls + later.calls * calls_per_run, self.seconds + later.seconds,
                       self.call_ms if later_call_ms is None else later_call_ms,
@@ -170,20 +184,28 @@ def _warm_enough(plan: WarmupPlan, calls: int, elapsed_s: float, window_medians:
 
 
 def _window_length(plan: WarmupPlan, calls: int, elapsed_s: float, call_ms: float | None) -> int:
-    remaining = plan.calls - calls
-    if plan.settle_pct is None and elapsed_s >= plan.min_s:
-        return remaining  # only the count is missing: make exactly that many calls
+    """Calls in the next warm-up window (at least 1): a settle window lasts about ``window_ms``;
+    otherwise the window makes the calls still owed, or lasts the time still owed, whichever is more."""
+    remaining = max(0, plan.calls - calls)
     if not call_ms:
-        return min(8, remaining) if remaining > 0 else 8
-    return max(1, min(MAX_CALLS_PER_SAMPLE, math.ceil(plan.window_ms / call_ms)))
+        length = min(8, remaining) if remaining else 8
+    elif plan.settle_pct is not None:
+        length = math.ceil(plan.window_ms / call_ms)
+    else:
+        time_owed_ms = max(0.0, plan.min_s - elapsed_s) * 1e3
+        length = max(remaining, math.ceil(time_owed_ms / call_ms))
+    return max(1, min(MAX_CALLS_PER_SAMPLE, length))
 
 
 def warm_up(run: Callable[[], object], clock: Marker, plan: WarmupPlan) -> Warmup:
     """Call ``run`` untimed (for the result) until ``plan`` says it is warm; see ``WarmupPlan``."""
     start = time.perf_counter()
     calls, window_medians = 0, []
-    while not _warm_enough(plan, calls, time.perf_counter() - start, window_medians):
-        length = _window_length(plan, calls, time.perf_counter() - start, window_medians[-1] if window_medians else None)
+    while True:
+        elapsed = time.perf_counter() - start  # read once: both decisions must see the same time
+        if _warm_enough(plan, calls, elapsed, window_medians):
+            break
+        length = _window_length(plan, calls, elapsed, window_medians[-1] if window_medians else None)
         marks = [clock.mark()]
         for _ in range(length):
             run()
@@ -242,8 +264,30 @@ def capture_cuda_graph(run: Callable[[], object], *, calls: int = 1, warmup: int
     return graph.replay
 
 
-# After an unrolled graph is captured the device was briefly idle: replay it this long before timing.
-REWARM = WarmupPlan(calls=3, min_s=0.02)
+# Sizing an unrolled graph: this many replays estimate a call's time (a window, no time floor).
+PROBE = WarmupPlan(calls=8)
+
+
+def _unrolled_graph(
+    run: Callable[[], object], clock: Marker, min_sample_ms: float
+) -> tuple[Callable[[], None], int, Warmup]:
+    """A CUDA graph of ``run`` with enough calls unrolled that one replay lasts ``min_sample_ms``.
+
+    A call's time is first estimated from replays of a one-call graph. Where a call is shorter than
+    launching a graph from the host, those replays time the launch rate, not the GPU's work, so the
+    estimate is too long and the unrolled graph too short: each larger graph is probed again and
+    re-captured until one replay is long enough (or ``MAX_CALLS_PER_SAMPLE`` is reached).
+    """
+    calls, replay = 1, capture_cuda_graph(run)
+    probed = Warmup()
+    while True:
+        probe = warm_up(replay, clock, PROBE)
+        probed = probed.then(probe, calls_per_run=calls)
+        wanted = calls_per_sample(probe.call_ms / calls if probe.call_ms else None, min_sample_ms)
+        if wanted <= calls:
+            return replay, calls, probed
+        del replay  # free the smaller graph's memory pool before capturing the larger one
+        calls, replay = wanted, capture_cuda_graph(run, calls=wanted, warmup=1)
 
 
 def time_callable(
@@ -252,11 +296,12 @@ def time_callable(
 ) -> Measurement:
     """Time ``run`` on ``device``, warm-up first, returning per-call samples and what warm-up did.
 
-    With ``use_graph`` (CUDA only) ``run`` is captured as a CUDA graph and replayed; warm-up replays
-    it once per call and measures its time, and where one call is shorter than ``min_sample_ms`` the
-    graph is captured again with enough calls unrolled that one sample lasts that long. A longer
-    sample averages out sub-millisecond jitter, and 100 samples then span a long enough stretch of
-    time that a transient of a few milliseconds touches too few of them to move the median or IQR.
+    With ``use_graph`` (CUDA only) ``run`` is captured as a CUDA graph and replayed. Where one call
+    is shorter than ``min_sample_ms`` the graph holds several calls unrolled, so that one sample lasts
+    that long; the whole warm-up ``warmup`` (count, time floor, steady state) then runs on the graph
+    that is timed, after its capture. A longer sample averages out sub-millisecond jitter, and 100
+    samples then span a long enough stretch of time that a transient of a few milliseconds touches
+    too few of them to move the median or IQR. Samples are always per call.
     """
     clock = clock_for(device)
     if not use_graph:
@@ -264,13 +309,12 @@ def time_callable(
         return replace(sample_calls(run, samples=samples, clock=clock), warmup=done)
     if device.type != "cuda":
         raise ValueError("CUDA graphs need a CUDA device")
-    replay = capture_cuda_graph(run)
-    done = warm_up(replay, clock, warmup)
-    calls = calls_per_sample(done.call_ms, min_sample_ms)
-    if calls > 1:
-        del replay  # free the one-call graph's memory pool before capturing the unrolled one
-        replay = capture_cuda_graph(run, calls=calls, warmup=1)
-        done = done.then(warm_up(replay, clock, REWARM), calls_per_run=calls)
+    if min_sample_ms > 0:
+        replay, calls, probed = _unrolled_graph(run, clock, min_sample_ms)
+    else:
+        replay, calls, probed = capture_cuda_graph(run), 1, Warmup()
+    # The probes were warm-up too; the plan's remainder runs on the graph that is timed.
+    done = probed.then(warm_up(replay, clock, warmup.after(probed).in_runs_of(calls)), calls_per_run=calls)
     return replace(sample_calls(replay, samples=samples, clock=clock, calls_per_run=calls), warmup=done)
 
 
@@ -282,6 +326,7 @@ def measure_copy_bandwidth_gbs(device: torch.device, *, mebibytes: int = 1024, s
     n = mebibytes * 2**20 // 4
     src = torch.rand(n, device=device)
     dst = torch.empty_like(src)
+
     def copy() -> None:
         dst.copy_(src)
 

@@ -258,31 +258,74 @@ def test_unrolled_samples_are_divided_into_per_call_times():
     assert m.samples_ms == pytest.approx((1.0, 2.0)) and m.calls_per_sample == 4
 
 
-def test_graph_timing_unrolls_short_calls_to_the_minimum_sample_time(monkeypatch):
-    """The graph path's bookkeeping on a CPU stand-in: a fake capture that unrolls ``calls`` calls."""
+def _fake_graphs(monkeypatch, clock, replay_s):
+    """CPU stand-ins for the CUDA path: ``clock`` for the events, and a capture whose replay of
+    ``calls`` unrolled calls advances the clock by ``replay_s(calls)``. Returns the captured sizes."""
     import slcbench.timing as timing
 
-    clock = FakeClock(lambda i: 0.5e-3)  # 0.5 ms per call
     captured = []
 
     def fake_capture(run, *, calls=1, warmup=3):
         captured.append(calls)
 
         def replay():
-            for _ in range(calls):
-                run()
+            clock.now += replay_s(calls)
+            clock.calls += 1
 
         return replay
 
     monkeypatch.setattr(timing, "clock_for", lambda device: clock)
     monkeypatch.setattr(timing, "capture_cuda_graph", fake_capture)
+    return captured
+
+
+def test_graph_timing_unrolls_short_calls_to_the_minimum_sample_time(monkeypatch):
+    from slcbench.timing import time_callable
+
+    call_s = 2.0**-11  # 0.48828125 ms: exact in binary, so the sizes below are exact
+    clock = FakeClock([])
+    captured = _fake_graphs(monkeypatch, clock, lambda calls: calls * call_s)
     plan = WarmupPlan(calls=20, settle_pct=0.5, max_s=60.0, window_ms=20.0)
-    m = timing.time_callable(clock.advance, device=torch.device("cuda"), samples=10, warmup=plan,
-                             use_graph=True, min_sample_ms=5.0)
-    assert captured == [1, 10]  # one call to measure it, then 10 unrolled: 10 x 0.5 ms = 5 ms per sample
-    assert m.calls_per_sample == 10 and m.samples_ms == pytest.approx((0.5,) * 10)
-    assert m.warmup.settled is True and m.warmup.call_ms == pytest.approx(0.5)
-    assert clock.calls == m.warmup.calls + 10 * 10  # warm-up counted in calls, whichever graph made them
+    m = time_callable(lambda: None, device=torch.device("cuda"), samples=10, warmup=plan,
+                      use_graph=True, min_sample_ms=10 * call_s * 1e3)
+    assert captured == [1, 10]  # one call to measure it, then 10 unrolled: one sample = the minimum
+    assert m.calls_per_sample == 10 and m.samples_ms == pytest.approx((call_s * 1e3,) * 10)
+    # Warm-up: 8 probe replays of each graph, then the plan on the timed graph, which settles.
+    assert m.warmup.settled is True and m.warmup.call_ms == pytest.approx(call_s * 1e3)
+    assert m.warmup.calls >= 8 + 8 * 10 + 20
+
+
+def test_graph_timing_of_calls_shorter_than_a_launch_still_reaches_the_minimum_sample_time(monkeypatch):
+    """A 7.6 us call replayed alone is timed at the 30.5 us launch rate; the graph is re-sized until
+    one replay (calls x 7.6 us, once more than a launch) really lasts the minimum sample time."""
+    from slcbench.timing import time_callable
+
+    launch_s, call_s = 2.0**-15, 2.0**-17  # exact in binary, so the sizes below are exact
+    clock = FakeClock([])
+    captured = _fake_graphs(monkeypatch, clock, lambda calls: max(launch_s, calls * call_s))
+    min_sample_ms = 2.0**-8 * 1e3  # 3.90625 ms
+    m = time_callable(lambda: None, device=torch.device("cuda"), samples=5, warmup=WarmupPlan(calls=2),
+                      use_graph=True, min_sample_ms=min_sample_ms)
+    assert captured == [1, 128, 512]  # sized by the launch rate first (too short), then by the call
+    assert m.calls_per_sample == 512 and m.median * m.calls_per_sample == pytest.approx(min_sample_ms)
+    assert m.median == pytest.approx(call_s * 1e3)
+
+
+def test_warm_up_reads_the_clock_once_per_decision(monkeypatch):
+    """The count is met and the time floor passes between two clock readings: the next window must
+    still make a call (it once made none and took the median of nothing)."""
+    import slcbench.timing as timing
+
+    readings = iter([0.0, 0.0, 0.0199999, 0.0200001] + [0.0200002] * 100)
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: next(readings))
+    clock = FakeClock(lambda i: 1e-3)
+    warm = warm_up(clock.advance, clock, WarmupPlan(calls=3, min_s=0.02))
+    assert warm.calls == 4 and clock.calls == 4  # 3 owed calls, then 1 call for the last 0.1 us owed
+
+
+def test_a_settling_warm_up_needs_a_time_limit():
+    with pytest.raises(ValueError, match="max_s"):
+        WarmupPlan(settle_pct=0.5)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -294,6 +337,7 @@ def test_graph_timing_of_a_short_kernel_on_cuda():
                       warmup=WarmupPlan(calls=5, settle_pct=1.0, max_s=2.0), use_graph=True, min_sample_ms=1.0)
     assert m.calls_per_sample > 1 and len(m.samples_ms) == 20
     assert 0 < m.median < 1.0 and m.warmup.calls >= 5
+    assert m.median * m.calls_per_sample >= 0.9  # one sample lasts about the minimum, launch-bound or not
 
 
 def test_measurement_statistics_against_numpy():
@@ -353,6 +397,18 @@ def test_spread_and_settling_are_reported_against_their_targets():
         "their times may drift",
     ]
     assert spread_notes(rows[:1], 2.0) == []
+    from rich.console import Console
+
+    from slcbench.reporting import speed_table
+
+    def rendered(table_rows):
+        console = Console(width=200, record=True)
+        console.print(speed_table(table_rows, title="t"))
+        return console.export_text()
+
+    assert "batches/sample" not in rendered(rows)  # every sample one batch: no column
+    rows[0].calls_per_sample = 7
+    assert "batches/sample" in rendered(rows)
     assert sampling_summary(_tiny_config()) == "2 timed batches (warm-up: the untimed first call of each row)"
     from slcbench.paper import PAPER_PROTOCOL
 
