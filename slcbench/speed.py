@@ -84,6 +84,7 @@ class SpeedConfig:
         return len(self.archs) * (len(self.classes) + query_rows)
 
     def settings(self) -> dict:
+        warmup = self.warmup_plan
         return {
             "device": self.device.type,
             "precision": self.precision.value,
@@ -92,8 +93,8 @@ class SpeedConfig:
             "batches": self.protocol.batches,
             "warmup": self.protocol.warmup,
             "min_warmup_s": self.protocol.min_warmup_s,
-            "settle_pct": self.warmup_plan.settle_pct,
-            "max_warmup_s": self.warmup_plan.max_s,
+            "settle_pct": warmup.settle_pct,
+            "max_warmup_s": warmup.max_s,
             "min_sample_ms": self.min_sample_ms,
             "channels_last": self.channels_last,
             "compiled": self.compile,

@@ -282,8 +282,8 @@ def _unrolled_graph(
     probed = Warmup()
     while True:
         probe = warm_up(replay, clock, PROBE)
-        probed = probed.then(probe, calls_per_run=calls)
-        wanted = calls_per_sample(probe.call_ms / calls if probe.call_ms else None, min_sample_ms)
+        probed = probed.then(probe, calls_per_run=calls)  # keeps call_ms per single call
+        wanted = calls_per_sample(probed.call_ms, min_sample_ms)
         if wanted <= calls:
             return replay, calls, probed
         del replay  # free the smaller graph's memory pool before capturing the larger one
