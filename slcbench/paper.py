@@ -59,8 +59,9 @@ class Protocol:
 # up to 1.2% from batch-to-batch noise, which means over 2 or more batches bring under 1%, and up to
 # 2.8% where the time stepped by a few percent for part of the ~50 ms such a row lasted; 100 samples
 # of 3 ms span 0.3 s, so a transient that short touches too few samples to move the quartiles much.
-# Estimated from those samples, the longer samples add about 11 s (fp32) and 14 s (bf16) to a sweep
-# of the grid; a row that is slow to settle adds up to 2 s more per timing.
+# Estimated from those samples (results/speed-h100/sample_analysis.py), the longer samples add about
+# 10 s (fp32) and 13 s (bf16) of replays to a sweep of the grid, plus probes and re-captures; a row
+# that is slow to settle adds up to 2 s more per timing.
 PAPER_PROTOCOL = Protocol("paper", batch_size=32, batches=100, warmup=20, min_warmup_s=0.3,
                           settle_pct=0.25, max_warmup_s=2.0, min_sample_ms=3.0)
 # Not the paper's protocol: sized so the README's default command ends in under two minutes on
