@@ -491,13 +491,12 @@ def compare_command(
 
     threshold = parse_max_regression(max_regression)
     comparison = compare_files(baseline, new, threshold, basis)
-    if comparison.environment_differences:
-        typer.echo(
-            "slcbench: warning: the runs' environments differ ("
-            + "; ".join(comparison.environment_differences)
-            + "): comparisons across machines are suspect",
-            err=True,
-        )
+    for what, differences, consequence in (
+        ("environments", comparison.environment_differences, "comparisons across machines are suspect"),
+        ("timing settings", comparison.settings_differences, "times and spreads may not be like for like"),
+    ):
+        if differences:
+            typer.echo(f"slcbench: warning: the runs' {what} differ ({'; '.join(differences)}): {consequence}", err=True)
     summary = render_comparison(comparison, report_console())
     missing = comparison.with_verdict(Verdict.missing_in_new)
     failed = bool(comparison.with_verdict(Verdict.regressed)) or (fail_on_missing and bool(missing))

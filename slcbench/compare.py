@@ -23,6 +23,10 @@ so a positive change is a slowdown. A matched row's verdict, for a threshold t (
 * ``not-comparable``: the baseline row did not run, or a compared value is missing, zero or not finite.
 
 Rows present in only one file are ``missing-in-new`` or ``new-only``; they are reported, never dropped.
+Differences that leave rows matched but make them less alike are warnings, not verdicts: the
+``ENVIRONMENT_FIELDS`` (another GPU, driver or torch), the speed ``TIMING_SETTINGS`` (warm-up,
+sample length, cuDNN autotuning, ...), and, per row, a different number of batches per sample
+(which changes the IQR but not the median).
 Unreadable files, unknown kinds, files of different kinds, empty files and file pairs with no row in
 common raise SlcbenchError.
 """
@@ -32,7 +36,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any, Mapping
@@ -50,6 +54,13 @@ SPEED_ROW_IDENTITY = (
 )
 # Environment fields whose difference makes a comparison suspect (a warning, not an error).
 ENVIRONMENT_FIELDS = ("device_name", "driver", "cuda_runtime", "torch", "python")
+# Speed settings that change times or spreads without being part of a row's identity: a difference
+# is a warning, because the rows still measure the same model (a longer warm-up does not change what
+# the forward pass computes), but their times or IQRs are no longer like for like.
+TIMING_SETTINGS = (
+    "batches", "warmup", "min_warmup_s", "settle_pct", "max_warmup_s", "min_sample_ms",
+    "cudnn_benchmark", "tf32_matmul", "cast", "input", "l2_cache",
+)
 
 STATUS_OK = "ok"
 _TOLERANCE = 1e-9
@@ -84,6 +95,7 @@ class Measurement:
     time_ms: float | None  # median time of the timed unit (a batch for speed, one call for pytest-benchmark)
     spread_pct: float | None  # IQR as a percentage of the median
     ratio: float | None  # time relative to the in-run reference, or None where the file carries none
+    calls_per_sample: int | None = None  # batches averaged per sample (speed rows); None where unknown
 
 
 @dataclass(frozen=True)
@@ -92,6 +104,7 @@ class ResultsFile:
     kind: str  # KIND_SPEED or KIND_PYTEST_BENCHMARK
     environment: dict[str, Any]  # ENVIRONMENT_FIELDS that the file records
     measurements: tuple[Measurement, ...]
+    settings: dict[str, Any] = field(default_factory=dict)  # TIMING_SETTINGS of a speed file; {} otherwise
 
 
 @dataclass(frozen=True)
@@ -116,6 +129,7 @@ class Comparison:
     max_regression: float  # threshold as a fraction (0.1 = 10%)
     rows: tuple[RowComparison, ...]
     environment_differences: tuple[str, ...]  # "field: baseline value vs new value"
+    settings_differences: tuple[str, ...] = ()  # likewise for TIMING_SETTINGS
 
     def with_verdict(self, verdict: Verdict) -> tuple[RowComparison, ...]:
         return tuple(row for row in self.rows if row.verdict is verdict)
@@ -238,15 +252,24 @@ def _load_speed(path: Path, payload: dict[str, Any]) -> ResultsFile:
             time_ms=time_ms,
             spread_pct=_number(row.get("iqr_pct")),
             ratio=_number(row.get("speedup")),
+            calls_per_sample=_calls_per_sample(row),
         ))
     _check_unique(path, measurements, lambda key: ", ".join(f"{k}={v}" for k, v in key))
     environment = payload.get("environment") if isinstance(payload.get("environment"), dict) else {}
+    settings = payload.get("settings") if isinstance(payload.get("settings"), dict) else {}
     return ResultsFile(
         path=path,
         kind=KIND_SPEED,
         environment={k: environment[k] for k in ENVIRONMENT_FIELDS if environment.get(k) is not None},
         measurements=tuple(measurements),
+        settings={k: settings[k] for k in TIMING_SETTINGS if k in settings},
     )
+
+
+def _calls_per_sample(row: dict[str, Any]) -> int | None:
+    # Files written before the field existed timed one batch per sample, so absent means 1.
+    value = row.get("calls_per_sample", 1)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def _load_pytest_benchmark(path: Path, payload: dict[str, Any]) -> ResultsFile:
@@ -330,6 +353,10 @@ def compare_rows(
     if spreads and max(spreads) > 100.0 * max_regression:
         # Why: a threshold inside the run-to-run noise makes the verdict a coin toss.
         notes.append(f"noisy: IQR {max(spreads):.1f}% exceeds the threshold")
+    blocks = (baseline.calls_per_sample, new.calls_per_sample)
+    if None not in blocks and blocks[0] != blocks[1]:
+        # Why: the IQR of means over blocks of n batches shrinks with n; only the medians compare.
+        notes.append(f"batches/sample {blocks[0]} vs {blocks[1]}: IQRs not like for like")
     # Why the tolerance: 1.1 / 1.0 - 1 is 0.10000000000000009, and "exactly 10% slower" must pass at 10%.
     if change > max_regression + _TOLERANCE:
         verdict = Verdict.regressed
@@ -347,6 +374,23 @@ def environment_differences(baseline: ResultsFile, new: ResultsFile) -> tuple[st
         for name in ENVIRONMENT_FIELDS
         if name in baseline.environment and name in new.environment
         and baseline.environment[name] != new.environment[name]
+    )
+
+
+def settings_differences(baseline: ResultsFile, new: ResultsFile) -> tuple[str, ...]:
+    """``"field: old vs new"`` for each TIMING_SETTINGS entry that differs or that one file lacks.
+
+    A setting recorded by one file only (a baseline older than the setting, say) is reported as
+    "not recorded": the older run cannot be assumed to have used today's default.
+    """
+    def shown(settings: dict[str, Any], name: str) -> Any:
+        return settings[name] if name in settings else "not recorded"
+
+    return tuple(
+        f"{name}: {shown(baseline.settings, name)} vs {shown(new.settings, name)}"
+        for name in TIMING_SETTINGS
+        if (name in baseline.settings or name in new.settings)
+        and shown(baseline.settings, name) != shown(new.settings, name)
     )
 
 
@@ -381,6 +425,7 @@ def compare_results(
     return Comparison(
         kind=baseline.kind, baseline=baseline, new=new, max_regression=max_regression, rows=tuple(rows),
         environment_differences=environment_differences(baseline, new),
+        settings_differences=settings_differences(baseline, new),
     )
 
 

@@ -416,3 +416,42 @@ def test_times_are_printed_with_a_readable_unit(ms, text):
     from slcbench.reporting import format_ms
 
     assert format_ms(ms) == text
+
+
+# ---- timing settings and block sizes (warnings, not verdicts) ---------------------------------
+
+
+def test_timing_settings_difference_warns_on_one_line_and_names_unrecorded_ones(tmp_path):
+    old = speed_payload()  # written before the settle and sample-length settings existed
+    new = speed_payload()
+    new["settings"].update(warmup=50, settle_pct=0.25, min_sample_ms=3.0)
+    result = run_compare(write(tmp_path / "base.json", old), write(tmp_path / "new.json", new))
+    assert result.exit_code == 0
+    warning = result.stderr.strip().splitlines()
+    assert len(warning) == 1 and warning[0].startswith("slcbench: warning: the runs' timing settings differ")
+    for difference in ("warmup: 20 vs 50", "settle_pct: not recorded vs 0.25", "min_sample_ms: not recorded vs 3.0"):
+        assert difference in warning[0]
+    assert "batches:" not in warning[0]  # equal in both files
+
+
+def test_settings_outside_the_timing_list_are_not_reported(tmp_path):
+    new = speed_payload()
+    new["settings"]["seed"] = 7  # another noise tensor: not a timing setting
+    comparison = compare_results(
+        load_results(write(tmp_path / "a.json", speed_payload())), load_results(write(tmp_path / "b.json", new)), 0.1
+    )
+    assert comparison.settings_differences == ()
+
+
+def test_rows_timed_in_other_block_sizes_are_compared_but_flagged(tmp_path):
+    old = speed_payload()
+    for row in old["rows"]:
+        del row["calls_per_sample"]  # older files: one batch per sample
+    new = speed_payload()
+    new["rows"][1]["calls_per_sample"] = 12
+    comparison = compare_results(
+        load_results(write(tmp_path / "a.json", old)), load_results(write(tmp_path / "b.json", new)), 0.1
+    )
+    notes = {dict(row.key)["classes"]: (row.verdict, row.note) for row in comparison.rows}
+    assert notes[1024] == (Verdict.ok, "batches/sample 1 vs 12: IQRs not like for like")
+    assert notes[1] == (Verdict.ok, "") and notes[65536] == (Verdict.ok, "")

@@ -303,3 +303,58 @@ def test_cifar10_from_torchvisions_layout_trains_the_six_convolution_network(tmp
                                          "--batch-size", "8")
     assert logits.shape == (20, 10) and np.isfinite(logits).all()
     assert "conv" in settings["model"]
+
+
+def _fake_svhn(root, n_train=40, n_test=20):
+    from scipy.io import savemat  # scipy comes with scikit-learn, a runtime dependency
+
+    root.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    stored = {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        # The real files: X is height × width × channel × N, y is N × 1 with digit 0 stored as 10.
+        stored[split] = rng.integers(0, 256, (32, 32, 3, n), dtype=np.uint8)
+        savemat(root / f"{split}_32x32.mat", {"X": stored[split], "y": (np.arange(n) % 10 + 1).astype(np.uint8)[:, None]})
+    return stored
+
+
+def _fake_cifar100(root, n_train=200, n_test=100):
+    import pickle
+
+    folder = root / "cifar-100-python"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name, n in (("train", n_train), ("test", n_test)):
+        (folder / name).write_bytes(pickle.dumps({
+            "data": rng.integers(0, 256, (n, 3 * 32 * 32), dtype=np.uint8),
+            "fine_labels": [i % 100 for i in range(n)], "coarse_labels": [i % 20 for i in range(n)],
+        }))
+    (folder / "meta").write_bytes(pickle.dumps({"fine_label_names": [f"c{i}" for i in range(100)]}))
+
+
+def test_svhn_from_its_mat_files_maps_label_10_to_digit_0_and_trains(tmp_path, monkeypatch):
+    import torchvision.datasets.svhn as svhn
+
+    monkeypatch.setattr(svhn, "check_integrity", lambda *args, **kwargs: True)  # our files, not the MD5'd ones
+    stored = _fake_svhn(tmp_path / "data")
+    data = load_dataset("svhn", tmp_path / "data")
+    assert data.image_shape == (3, 32, 32) and data.num_classes == 10 and data.pixel_max == 255.0
+    first = stored["test"][:, :, :, 0].transpose(2, 0, 1)  # channels first, rows still rows
+    assert any(np.array_equal(image.numpy(), first) for image in data.test.images)
+    assert sorted(data.test.labels.tolist()) == sorted(np.arange(20) % 10)  # 10 became 0, nothing else moved
+    logits, _ = _train_from_files(tmp_path, "svhn", "--loss", "binary-ce", "--steps", "2", "--lr", "0.01",
+                                  "--batch-size", "8")
+    assert logits.shape == (20, 10) and np.isfinite(logits).all()
+
+
+def test_cifar100_reads_the_fine_labels_and_trains_100_classes(tmp_path, monkeypatch):
+    import torchvision.datasets.cifar as cifar
+
+    monkeypatch.setattr(cifar, "check_integrity", lambda *args, **kwargs: True)
+    _fake_cifar100(tmp_path / "data")
+    data = load_dataset("cifar100", tmp_path / "data")
+    assert data.num_classes == 100 and len(data.test) == 100
+    assert sorted(data.test.labels.tolist()) == list(range(100))  # fine, not coarse (20) labels
+    logits, _ = _train_from_files(tmp_path, "cifar100", "--loss", "self-norm", "--steps", "2",
+                                  "--lr", "0.01", "--batch-size", "8")
+    assert logits.shape == (100, 100) and np.isfinite(logits).all()
