@@ -66,7 +66,7 @@ def six_conv_net(in_channels: int, num_classes: int, image_size: int = 32) -> nn
     )
 
 
-def build_model(data: DataSplits) -> nn.Module:
+def paper_network(data: DataSplits) -> nn.Module:
     """The paper's model for the data set: the MLP for digits and MNIST, the conv net for colour images."""
     channels, height, width = data.image_shape
     if data.name in (DatasetName.digits, DatasetName.mnist):
@@ -180,7 +180,7 @@ def train_once(
     A non-finite loss stops the run early and marks it diverged (the grid's rate 1 often does).
     """
     torch.manual_seed(config.seed)  # same initial weights for every loss and learning rate
-    model = build_model(data).to(device)
+    model = paper_network(data).to(device)
     loss_fn = LOSSES[config.loss].make(config.loss_settings)
     optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate)
     batches = _batches(len(data.train), config.batch_size, torch.Generator().manual_seed(config.seed))
