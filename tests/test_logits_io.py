@@ -110,3 +110,32 @@ def test_a_stored_member_shorter_than_its_header_says_is_refused(tmp_path):
         archive.writestr("labels.npy", labels.getvalue())
     with pytest.raises(SlcbenchError, match="cannot read array 'logits.npy'.*header needs"):
         load_logits(path)
+
+
+def _flip_one_logit_byte(path, logits):
+    data = bytearray(path.read_bytes())
+    at = data.find(logits.tobytes()) + 5  # inside the logits member's data, past its .npy header
+    data[at] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_byte_in_a_mapped_member_fails_its_crc_like_np_load(tmp_path, arrays):
+    import zipfile
+
+    logits, labels = arrays
+    path = tmp_path / "damaged.npz"
+    np.savez(path, logits=logits, labels=labels)
+    _flip_one_logit_byte(path, logits)
+    with np.load(path) as reference, pytest.raises(zipfile.BadZipFile, match="CRC"):
+        reference["logits"]  # numpy's own reader refuses it too
+    with pytest.raises(SlcbenchError, match="cannot read array 'logits.npy'.*CRC check failed"):
+        load_logits(path)
+
+
+def test_the_crc_is_the_same_read_in_many_small_chunks(tmp_path, arrays, monkeypatch):
+    import slcbench.logits as logits_module
+
+    monkeypatch.setattr(logits_module, "_CRC_CHUNK_BYTES", 7)  # ends no chunk on an element boundary
+    logits, labels = arrays
+    np.savez(tmp_path / "a.npz", logits=logits, labels=labels)
+    np.testing.assert_array_equal(load_logits(tmp_path / "a.npz")[0], logits)
