@@ -196,6 +196,22 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     )
 
 
+def _root_failure(exc: BaseException) -> BaseException:
+    """The out-of-memory error behind ``exc``, or ``exc`` itself.
+
+    An allocation that fails inside CUDA-graph capture invalidates the capture, and leaving
+    ``torch.cuda.graph`` then raises its own error while the OOM is being handled: the OOM is only
+    in the chain of causes and contexts.
+    """
+    seen, link = set(), exc
+    while link is not None and id(link) not in seen:
+        if _is_out_of_memory(link):
+            return link
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
+    return exc
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
@@ -331,7 +347,8 @@ def _sweep(config: SpeedConfig) -> Iterator[SpeedRow]:
 
 def _marked(row: SpeedRow, exc: BaseException) -> SpeedRow:
     """The row, marked as out of memory or failed, with the first line of the error."""
-    return replace(row, status="oom" if _is_out_of_memory(exc) else "failed", error=_first_line(exc))
+    root = _root_failure(exc)
+    return replace(row, status="oom" if _is_out_of_memory(root) else "failed", error=_first_line(root))
 
 
 def _run_arch(config: SpeedConfig, spec: ArchSpec, bandwidth: float | None) -> Iterator[SpeedRow]:

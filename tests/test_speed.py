@@ -542,3 +542,44 @@ def test_plot_without_matplotlib_is_refused_before_the_sweep(tmp_path, monkeypat
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == ["slcbench: error: --plot needs matplotlib: pip install 'slcbench[plot]'"]
     assert result.stdout == "" and not list(tmp_path.iterdir())
+
+
+def test_an_out_of_memory_hidden_behind_a_failed_graph_capture_is_still_oom(monkeypatch):
+    import slcbench.speed as speed_module
+
+    class CaptureInvalidated(torch.nn.Module):
+        """What torch.cuda.graph does when an allocation fails inside capture: leaving the context
+        raises its own error while the OOM is being handled."""
+
+        def __init__(self, *_args):
+            super().__init__()
+
+        def forward(self, _features):
+            try:
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            except torch.OutOfMemoryError:
+                raise RuntimeError("CUDA error: operation failed due to a previous error during capture")
+
+    monkeypatch.setattr(speed_module, "QueryHead", CaptureInvalidated)
+    rows = list(run_speed(_tiny_config()))
+    query = [r for r in rows if r.head == "query"]
+    assert [(r.classes, r.status) for r in query] == [(1000, "oom")]
+    assert query[0].error == "OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"
+
+
+def test_a_failure_with_no_out_of_memory_behind_it_stays_failed(monkeypatch):
+    import slcbench.speed as speed_module
+
+    class Broken(torch.nn.Module):
+        def __init__(self, *_args):
+            super().__init__()
+
+        def forward(self, _features):
+            try:
+                raise ValueError("bad shape")
+            except ValueError as exc:
+                raise RuntimeError("capture failed") from exc
+
+    monkeypatch.setattr(speed_module, "QueryHead", Broken)
+    query = [r for r in run_speed(_tiny_config()) if r.head == "query"]
+    assert [(r.status, r.error) for r in query] == [("failed", "RuntimeError: capture failed")]
