@@ -447,17 +447,26 @@ def test_an_architecture_that_cannot_be_built_keeps_all_its_rows(monkeypatch):
     assert rows[0].error == "ValueError: no such weights"
 
 
-def test_a_failing_query_row_keeps_the_full_row_of_its_class_count(monkeypatch):
-    import slcbench.speed as speed_module
+def _query_head_that_runs(forward):
+    """A stand-in for QueryHead (same constructor) whose forward pass is ``forward()``."""
 
-    class BrokenQuery(torch.nn.Module):
+    class StandIn(torch.nn.Module):
         def __init__(self, *_args):
             super().__init__()
 
         def forward(self, _features):
-            raise RuntimeError("CUDA out of memory. Tried to allocate 1 GiB")
+            return forward()
 
-    monkeypatch.setattr(speed_module, "QueryHead", BrokenQuery)
+    return StandIn
+
+
+def test_a_failing_query_row_keeps_the_full_row_of_its_class_count(monkeypatch):
+    import slcbench.speed as speed_module
+
+    def forward():
+        raise RuntimeError("CUDA out of memory. Tried to allocate 1 GiB")
+
+    monkeypatch.setattr(speed_module, "QueryHead", _query_head_that_runs(forward))
     rows = list(run_speed(_tiny_config()))
     assert [(r.classes, r.head, r.status) for r in rows] == [(1, "full", "ok"), (1000, "full", "ok"), (1000, "query", "oom")]
     assert rows[1].speedup is not None and rows[1].batch_ms > 0
@@ -547,20 +556,15 @@ def test_plot_without_matplotlib_is_refused_before_the_sweep(tmp_path, monkeypat
 def test_an_out_of_memory_hidden_behind_a_failed_graph_capture_is_still_oom(monkeypatch):
     import slcbench.speed as speed_module
 
-    class CaptureInvalidated(torch.nn.Module):
-        """What torch.cuda.graph does when an allocation fails inside capture: leaving the context
-        raises its own error while the OOM is being handled."""
+    def capture_invalidated():
+        # What torch.cuda.graph does when an allocation fails inside capture: leaving the context
+        # raises its own error while the OOM is being handled.
+        try:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        except torch.OutOfMemoryError:
+            raise RuntimeError("CUDA error: operation failed due to a previous error during capture")
 
-        def __init__(self, *_args):
-            super().__init__()
-
-        def forward(self, _features):
-            try:
-                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-            except torch.OutOfMemoryError:
-                raise RuntimeError("CUDA error: operation failed due to a previous error during capture")
-
-    monkeypatch.setattr(speed_module, "QueryHead", CaptureInvalidated)
+    monkeypatch.setattr(speed_module, "QueryHead", _query_head_that_runs(capture_invalidated))
     rows = list(run_speed(_tiny_config()))
     query = [r for r in rows if r.head == "query"]
     assert [(r.classes, r.status) for r in query] == [(1000, "oom")]
@@ -570,16 +574,12 @@ def test_an_out_of_memory_hidden_behind_a_failed_graph_capture_is_still_oom(monk
 def test_a_failure_with_no_out_of_memory_behind_it_stays_failed(monkeypatch):
     import slcbench.speed as speed_module
 
-    class Broken(torch.nn.Module):
-        def __init__(self, *_args):
-            super().__init__()
+    def broken():
+        try:
+            raise ValueError("bad shape")
+        except ValueError as exc:
+            raise RuntimeError("capture failed") from exc
 
-        def forward(self, _features):
-            try:
-                raise ValueError("bad shape")
-            except ValueError as exc:
-                raise RuntimeError("capture failed") from exc
-
-    monkeypatch.setattr(speed_module, "QueryHead", Broken)
+    monkeypatch.setattr(speed_module, "QueryHead", _query_head_that_runs(broken))
     query = [r for r in run_speed(_tiny_config()) if r.head == "query"]
     assert [(r.status, r.error) for r in query] == [("failed", "RuntimeError: capture failed")]
