@@ -71,8 +71,6 @@ class Marker(Protocol):
 
     def mark(self) -> object: ...
 
-    def synchronize(self) -> None: ...
-
     def durations_ms(self, marks: Sequence[object]) -> list[float]: ...
 
 
@@ -81,9 +79,6 @@ class HostClock:
 
     def mark(self) -> float:
         return time.perf_counter()
-
-    def synchronize(self) -> None:
-        pass
 
     def durations_ms(self, marks: Sequence[object]) -> list[float]:
         return [(float(b) - float(a)) * 1e3 for a, b in zip(marks, marks[1:])]  # type: ignore[arg-type]
@@ -99,9 +94,6 @@ class CudaEventClock:
         event = torch.cuda.Event(enable_timing=True)
         event.record()
         return event
-
-    def synchronize(self) -> None:
-        torch.cuda.synchronize(self.device)
 
     def durations_ms(self, marks: Sequence[object]) -> list[float]:
         torch.cuda.synchronize(self.device)
@@ -330,9 +322,7 @@ def measure_copy_bandwidth_gbs(device: torch.device, *, mebibytes: int = 1024, s
     def copy() -> None:
         dst.copy_(src)
 
-    clock = clock_for(device)
-    warm_up(copy, clock, WarmupPlan(calls=3))
-    measurement = sample_calls(copy, samples=samples, clock=clock)
+    measurement = time_callable(copy, device=device, samples=samples, warmup=WarmupPlan(calls=3), use_graph=False)
     moved = 2 * src.numel() * src.element_size()
     del src, dst
     return moved / (measurement.median * 1e-3) / 1e9
