@@ -39,7 +39,7 @@ SPREAD_TARGET_PCT = {"graph": 1.0, "eager": 5.0}
 
 
 def _over_spread_target(row: "SpeedRow") -> bool:
-    return row.iqr_pct is not None and row.iqr_pct > SPREAD_TARGET_PCT.get(row.timing, 5.0)
+    return row.iqr_pct is not None and row.iqr_pct > SPREAD_TARGET_PCT[row.timing]
 
 
 def sampling_summary(config: "SpeedConfig") -> str:

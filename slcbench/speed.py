@@ -196,12 +196,12 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     )
 
 
-def _root_failure(exc: BaseException) -> BaseException:
-    """The out-of-memory error behind ``exc``, or ``exc`` itself.
+def _out_of_memory_behind(exc: BaseException) -> BaseException | None:
+    """``exc`` or the out-of-memory error in its chain of causes and contexts; None if there is none.
 
     An allocation that fails inside CUDA-graph capture invalidates the capture, and leaving
     ``torch.cuda.graph`` then raises its own error while the OOM is being handled: the OOM is only
-    in the chain of causes and contexts.
+    in the chain.
     """
     seen, link = set(), exc
     while link is not None and id(link) not in seen:
@@ -209,7 +209,7 @@ def _root_failure(exc: BaseException) -> BaseException:
             return link
         seen.add(id(link))
         link = link.__cause__ or link.__context__
-    return exc
+    return None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -347,8 +347,8 @@ def _sweep(config: SpeedConfig) -> Iterator[SpeedRow]:
 
 def _marked(row: SpeedRow, exc: BaseException) -> SpeedRow:
     """The row, marked as out of memory or failed, with the first line of the error."""
-    root = _root_failure(exc)
-    return replace(row, status="oom" if _is_out_of_memory(root) else "failed", error=_first_line(root))
+    oom = _out_of_memory_behind(exc)
+    return replace(row, status="failed" if oom is None else "oom", error=_first_line(exc if oom is None else oom))
 
 
 def _run_arch(config: SpeedConfig, spec: ArchSpec, bandwidth: float | None) -> Iterator[SpeedRow]:

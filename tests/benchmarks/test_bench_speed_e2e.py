@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from slcbench.models import resolve_arch_list
-from slcbench.speed import Protocol, SpeedConfig, run_speed
+from slcbench.paper import Protocol
+from slcbench.speed import SpeedConfig, run_speed
 
 ARCH = "alexnet"
 CLASSES = (1, 2**10)
