@@ -35,7 +35,7 @@ from slcbench.choices import (
 from slcbench.compare import Basis
 from slcbench.errors import SlcbenchError
 from slcbench.evaluation import DEFAULT_RECALLS, check_recalls, evaluate_file, per_class_frame, results_payload
-from slcbench.io import write_json_atomic, write_text_atomic
+from slcbench.io import output_exists, write_json_atomic, write_text_atomic
 from slcbench.metrics import AuprcMethod
 from slcbench.paper import CPU_QUICK_PROTOCOL, PAPER_PROTOCOL
 from slcbench.reporting import evaluation_table
@@ -252,7 +252,7 @@ def _check_outputs_before_work(outputs: dict[str, Optional[Path]], inputs: list[
         if not path.parent.exists():
             raise SlcbenchError(f"cannot write {path}: folder {path.parent} does not exist")
         if path.exists() and not force:
-            raise SlcbenchError(f"{path} already exists; pass --force to overwrite it")
+            raise output_exists(path)
 
 
 @app.command()
@@ -411,7 +411,7 @@ def train(
     folder, npz_paths, table_paths = _train_outputs(out, names, dataset.value)
     for path in [*npz_paths.values(), *table_paths]:
         if path.exists() and not force:
-            raise SlcbenchError(f"{path} already exists; pass --force to overwrite it")
+            raise output_exists(path)
     data = load_dataset(dataset, data_dir)
     target = resolve_device(device)
     if threads is not None:

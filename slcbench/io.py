@@ -16,6 +16,11 @@ from typing import Any
 from slcbench.errors import OutputExistsError, SlcbenchError
 
 
+def output_exists(path: Path) -> OutputExistsError:
+    """The error for a results file that is already there: nothing is overwritten without --force."""
+    return OutputExistsError(f"{path} already exists; pass --force to overwrite it")
+
+
 def _current_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
@@ -50,7 +55,7 @@ def write_bytes_atomic(path: Path | str, data: bytes, *, overwrite: bool = False
     if not path.parent.exists():
         raise SlcbenchError(f"cannot write {path}: folder {path.parent} does not exist")
     if not overwrite and path.exists():
-        raise OutputExistsError(f"{path} already exists; pass --force to overwrite it")
+        raise output_exists(path)
     try:
         tmp = _write_temp_beside(path, data)
         try:
@@ -61,7 +66,7 @@ def write_bytes_atomic(path: Path | str, data: bytes, *, overwrite: bool = False
         finally:
             tmp.unlink(missing_ok=True)
     except FileExistsError:
-        raise OutputExistsError(f"{path} already exists; pass --force to overwrite it") from None
+        raise output_exists(path) from None
     except OSError as exc:  # a read-only folder, a full disk, a file system without hard links
         raise SlcbenchError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
