@@ -99,16 +99,16 @@ def _map_stored_member(path: Path, info: zipfile.ZipInfo) -> np.ndarray | None:
         else:
             return None
         offset = handle.tell()
-        if info.compress_size == info.file_size and _crc32(handle, member_start, info.file_size) != info.CRC:
-            # np.load checks the CRC of what it inflates; a map must do it itself, or a damaged byte
-            # would be scored as a logit.
+        if dtype.hasobject:
+            raise ValueError("arrays of Python objects are not supported")
+        # The member must hold all the bytes its header promises, or the map would read the next entry.
+        needed = (offset - member_start) + int(np.prod(shape, dtype=object)) * dtype.itemsize
+        if info.compress_size != info.file_size or needed > info.file_size:
+            raise ValueError(f"member holds {info.file_size} bytes but its header needs {needed}")
+        # np.load checks the CRC of what it inflates; a map must do it itself, or a damaged byte
+        # would be scored as a logit. Last: it reads the whole member.
+        if _crc32(handle, member_start, info.file_size) != info.CRC:
             raise ValueError("CRC check failed: the stored bytes are damaged")
-    if dtype.hasobject:
-        raise ValueError("arrays of Python objects are not supported")
-    # The member must hold all the bytes its header promises, or the map would read the next entry.
-    needed = (offset - member_start) + int(np.prod(shape, dtype=object)) * dtype.itemsize
-    if info.compress_size != info.file_size or needed > info.file_size:
-        raise ValueError(f"member holds {info.file_size} bytes but its header needs {needed}")
     if int(np.prod(shape)) == 0:  # np.memmap cannot map zero bytes
         return np.empty(shape, dtype=dtype)
     return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran_order else "C")
