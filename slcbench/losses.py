@@ -47,7 +47,6 @@ from slcbench.choices import (
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
 
-
 def _checked(logits: Tensor, labels: Tensor) -> Tensor:
     """Validate shapes and return the logits in at least float32 precision."""
     if logits.ndim != 2:
@@ -85,6 +84,11 @@ def _false_logits(z: Tensor, labels: Tensor) -> Tensor:
     return z.masked_fill(_true_mask(z, labels), float("-inf"))
 
 
+def _check_margin(margin: float) -> None:
+    if margin <= 0:
+        raise ValueError(f"margin must be positive, got {margin}")
+
+
 def _hinges(true: Tensor, max_false: Tensor, margin: float) -> Tensor:
     """Per-example Crammer-Singer hinge max(0, γ − z_y + max_{j≠y} z_j)."""
     return F.relu(margin - true + max_false)
@@ -111,8 +115,7 @@ def max_margin(logits: Tensor, labels: Tensor, *, margin: float = DEFAULT_MARGIN
     **Not PoLS-aligned**: it reaches exactly zero once each example's true logit leads its own false
     logits by γ, whatever their level relative to other examples. ``margin`` is γ > 0 (default 1).
     """
-    if margin <= 0:
-        raise ValueError(f"margin must be positive, got {margin}")
+    _check_margin(margin)
     z = _checked(logits, labels)
     return _hinges(_true_logits(z, labels), _false_logits(z, labels).amax(dim=1), margin).mean()
 
@@ -242,8 +245,7 @@ def batch_max_margin(logits: Tensor, labels: Tensor, *, margin: float = DEFAULT_
     **PoLS-aligned**: a batch loss below γ/m forces every true logit above every false logit in the
     batch. ``margin`` is γ > 0 (default 1; the authors' code reads it from an undefined flag).
     """
-    if margin <= 0:
-        raise ValueError(f"margin must be positive, got {margin}")
+    _check_margin(margin)
     z = _checked(logits, labels)
     true, max_false = _true_logits(z, labels), _false_logits(z, labels).amax(dim=1)
     batch_hinge = F.relu(margin - true.amin() + max_false.amax())  # max over rows of row maxima = global max

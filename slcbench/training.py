@@ -14,6 +14,8 @@ On the tiny digits data set the default is 1,000 steps (about 53 epochs), not 10
 
 from __future__ import annotations
 
+import io
+import json
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Sequence
@@ -25,8 +27,13 @@ from torch import Tensor, nn
 from slcbench.choices import DEFAULT_BATCH_SIZE, DIGITS_STEPS, LEARNING_RATES, PAPER_STEPS, DatasetName
 from slcbench.data import DataSplits, Split
 from slcbench.errors import SlcbenchError
-from slcbench.losses import LOSSES, LossSettings
+from slcbench.evaluation import evaluate_logits
+from slcbench.io import write_bytes_atomic
+from slcbench.losses import LOSSES, PAPER_LOSSES, LossSettings
 
+
+# The paper trains an MLP on MNIST (and we on digits); a convolutional network on the colour images.
+MLP_DATASETS = (DatasetName.digits, DatasetName.mnist)
 
 
 def default_steps(dataset: DatasetName) -> int:
@@ -69,7 +76,7 @@ def six_conv_net(in_channels: int, num_classes: int, image_size: int = 32) -> nn
 def paper_network(data: DataSplits) -> nn.Module:
     """The paper's model for the data set: the MLP for digits and MNIST, the conv net for colour images."""
     channels, height, width = data.image_shape
-    if data.name in (DatasetName.digits, DatasetName.mnist):
+    if data.name in MLP_DATASETS:
         return mlp(channels * height * width, data.num_classes)
     return six_conv_net(channels, data.num_classes, image_size=height)
 
@@ -94,14 +101,14 @@ class TrainConfig:
         if not self.learning_rates or any(not (lr > 0 and math.isfinite(lr)) for lr in self.learning_rates):
             raise SlcbenchError(f"learning rates must be positive, got {list(self.learning_rates)}")
         settings = self.loss_settings
-        for name, value, ok in (
-            ("margin", settings.margin, settings.margin > 0),
-            ("alpha", settings.self_norm_alpha, settings.self_norm_alpha > 0),
-            ("NCE noise samples", settings.nce_noise_samples, settings.nce_noise_samples >= 1),
-            ("NCE exact max k", settings.nce_exact_max_k, settings.nce_exact_max_k >= 0),
+        for name, value, least in (
+            ("margin", settings.margin, "positive"),
+            ("alpha", settings.self_norm_alpha, "positive"),
+            ("NCE noise samples", settings.nce_noise_samples, "positive"),
+            ("NCE exact max k", settings.nce_exact_max_k, "non-negative"),
         ):
-            if not ok:
-                raise SlcbenchError(f"{name} must be positive, got {value}")
+            if not (value > 0 if least == "positive" else value >= 0):
+                raise SlcbenchError(f"{name} must be {least}, got {value}")
 
 
 @dataclass(frozen=True)
@@ -134,7 +141,7 @@ class TrainResult:
             "dataset": self.dataset.value,
             "loss": self.config.loss,
             "loss_settings": asdict(self.config.loss_settings),
-            "model": "mlp-2x500-bn-relu" if self.dataset in (DatasetName.digits, DatasetName.mnist) else "six-conv-1024",
+            "model": "mlp-2x500-bn-relu" if self.dataset in MLP_DATASETS else "six-conv-1024",
             "optimizer": "SGD (no momentum, no weight decay)",
             "steps": self.config.steps,
             "batch_size": self.config.batch_size,
@@ -247,8 +254,6 @@ def total_steps(config: TrainConfig) -> int:
 
 def losses_to_train(names: Sequence[str]) -> list[str]:
     """Expand 'all' to the paper's seven losses; reject unknown names with the list of choices."""
-    from slcbench.losses import PAPER_LOSSES
-
     expanded: list[str] = []
     for name in names:
         if name == "all":
@@ -269,11 +274,6 @@ def save_npz(result: TrainResult, path, *, overwrite: bool = False):
     ``test_accuracy`` and ``learning_rate``. Atomic; never overwrites unless ``overwrite``.
     Strings are stored as NumPy unicode scalars, so ``np.load(..., allow_pickle=False)`` reads all keys.
     """
-    import io
-    import json
-
-    from slcbench.io import write_bytes_atomic
-
     buffer = io.BytesIO()
     np.savez(
         buffer,
@@ -291,8 +291,6 @@ def save_npz(result: TrainResult, path, *, overwrite: bool = False):
 def evaluate_trained(results: Sequence[TrainResult]):
     """SLC metrics of each run's test logits via ``slcbench evaluate``'s code path, rows named as in the
     paper's Table I; returns (evaluation results, baseline row names = the non-PoLS-aligned losses)."""
-    from slcbench.evaluation import evaluate_logits
-
     evaluations = [evaluate_logits(r.test_logits, r.test_labels, name=LOSSES[r.config.loss].title) for r in results]
     baseline = [LOSSES[r.config.loss].title for r in results if not LOSSES[r.config.loss].pols_aligned]
     return evaluations, baseline

@@ -230,6 +230,7 @@ def test_existing_table_in_the_output_folder_is_refused(tmp_path):
     (["--batch-size", "0"], "--batch-size must be positive"),
     (["--lr", "-1"], "learning rates must be positive"),
     (["--margin", "0", "--loss", "max-margin"], "margin must be positive"),
+    (["--nce-exact-max-k", "-1", "--loss", "nce"], "NCE exact max k must be non-negative, got -1"),  # 0 = always sample
 ])
 def test_bad_numbers_are_one_line(tmp_path, args, message):
     line = _one_line_error(_train("--out", str(tmp_path / "x.npz"), "--loss", "cross-entropy", *args))
