@@ -212,6 +212,17 @@ def _number(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _object(payload: dict[str, Any], name: str) -> dict[str, Any]:
+    """``payload[name]`` when it is a JSON object; {} when absent or malformed (those blocks are optional)."""
+    value = payload.get(name)
+    return value if isinstance(value, dict) else {}
+
+
+def _recorded_environment(environment: dict[str, Any]) -> dict[str, Any]:
+    """The ENVIRONMENT_FIELDS that ``environment`` records (a null counts as not recorded)."""
+    return {k: environment[k] for k in ENVIRONMENT_FIELDS if environment.get(k) is not None}
+
+
 def _check_unique(path: Path, measurements: list[Measurement], describe) -> None:
     seen: set[RowKey] = set()
     for m in measurements:
@@ -255,12 +266,11 @@ def _load_speed(path: Path, payload: dict[str, Any]) -> ResultsFile:
             calls_per_sample=_calls_per_sample(row),
         ))
     _check_unique(path, measurements, lambda key: ", ".join(f"{k}={v}" for k, v in key))
-    environment = payload.get("environment") if isinstance(payload.get("environment"), dict) else {}
-    settings = payload.get("settings") if isinstance(payload.get("settings"), dict) else {}
+    environment, settings = _object(payload, "environment"), _object(payload, "settings")
     return ResultsFile(
         path=path,
         kind=KIND_SPEED,
-        environment={k: environment[k] for k in ENVIRONMENT_FIELDS if environment.get(k) is not None},
+        environment=_recorded_environment(environment),
         measurements=tuple(measurements),
         settings={k: settings[k] for k in TIMING_SETTINGS if k in settings},
     )
@@ -295,7 +305,7 @@ def _load_pytest_benchmark(path: Path, payload: dict[str, Any]) -> ResultsFile:
             ratio=None,
         ))
     _check_unique(path, measurements, lambda key: key[0][1])
-    machine = payload.get("machine_info") if isinstance(payload.get("machine_info"), dict) else {}
+    machine = _object(payload, "machine_info")
     # tests/benchmarks/conftest.py stores slcbench's own environment (torch, device) in machine_info;
     # a plain pytest-benchmark file only knows the CPU and Python.
     own = machine.get("slcbench_environment")
@@ -307,7 +317,7 @@ def _load_pytest_benchmark(path: Path, payload: dict[str, Any]) -> ResultsFile:
     return ResultsFile(
         path=path,
         kind=KIND_PYTEST_BENCHMARK,
-        environment={k: environment[k] for k in ENVIRONMENT_FIELDS if environment.get(k) is not None},
+        environment=_recorded_environment(environment),
         measurements=tuple(measurements),
     )
 

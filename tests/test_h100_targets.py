@@ -25,7 +25,7 @@ def test_committed_runs_miss_the_targets_where_the_readme_says():
     assert out.count("(under 180 s)") == 4 and out.rstrip().endswith("targets missed")
 
 
-def test_a_run_against_itself_meets_the_speedup_target_only(tmp_path):
+def test_a_run_against_itself_meets_the_speedup_target_only():
     result = check(RESULTS / "run1", RESULTS / "run1")
     assert "largest difference 0.00%; 0 beyond 2%" in result.stdout
     assert result.returncode == 1  # its own IQRs still miss
