@@ -59,9 +59,22 @@ def test_no_arguments_prints_help_without_an_empty_error_line(monkeypatch, capsy
     assert "Usage" in out + err and "error" not in err
 
 
-def test_importing_the_command_line_does_not_import_torch():
+TORCH_FREE_MODULES = [
+    "slcbench.cli",
+    "slcbench.evaluate.evaluation",
+    "slcbench.evaluate.report",
+    "slcbench.compare.verdicts",
+    "slcbench.compare.report",
+    "slcbench.results",
+    "slcbench.speed.config",
+    "slcbench.train.config",
+]
+
+
+@pytest.mark.parametrize("module", TORCH_FREE_MODULES)
+def test_the_command_line_evaluate_and_compare_do_not_import_torch(module):
     # `slcbench --help`, `evaluate` and `compare` need no torch: importing it costs ~2 s and
     # several hundred MiB, which would also count against evaluate's memory budget.
-    code = "import sys, slcbench.cli; print(sorted(m for m in ('torch', 'torchvision', 'timm') if m in sys.modules))"
+    code = f"import sys, {module}; print(sorted(m for m in ('torch', 'torchvision', 'timm') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

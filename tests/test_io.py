@@ -3,7 +3,16 @@ import json
 import pytest
 
 from slcbench.errors import SlcbenchError
-from slcbench.io import new_results_stem, write_bytes_atomic, write_json_atomic, write_text_atomic
+from slcbench.formats import Output
+from slcbench.io import new_results_stem, write_bytes_atomic, write_new_results, write_outputs
+
+
+def write_json_atomic(path, payload, overwrite=False):
+    return write_outputs([Output(path, "json", payload)], overwrite=overwrite)[0]
+
+
+def write_text_atomic(path, text, overwrite=False):
+    return write_outputs([Output(path, "txt", text)], overwrite=overwrite)[0]
 
 
 def test_write_refuses_to_overwrite_and_keeps_the_old_file(tmp_path):
@@ -70,10 +79,45 @@ def test_an_os_error_while_writing_is_one_clear_error_and_leaves_nothing(tmp_pat
 
 
 def test_runs_finishing_in_the_same_second_get_different_stems(tmp_path):
-    from slcbench.io import write_new_results
+    first = write_new_results(tmp_path, "speed", [(".json", "bytes", b"1"), (".csv", "bytes", b"a")])
+    second = write_new_results(tmp_path, "speed", [(".json", "bytes", b"2"), (".csv", "bytes", b"b")])
+    assert first[0] != second[0] and first[0].stem == first[1].stem
+    assert first[0].read_bytes() == b"1" and second[0].read_bytes() == b"2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in [*first, *second])
 
-    first = write_new_results(tmp_path, "speed", (".json", ".csv"), b"1")
-    second = write_new_results(tmp_path, "speed", (".json", ".csv"), b"2")
-    assert first != second
-    assert first.with_name(first.name + ".json").read_bytes() == b"1"
-    assert second.with_name(second.name + ".json").read_bytes() == b"2"
+
+def test_files_written_together_land_all_or_none(tmp_path):
+    (tmp_path / "b.csv").write_text("earlier")
+    with pytest.raises(SlcbenchError, match="b.csv already exists"):
+        write_outputs([Output(tmp_path / "a.json", "json", {}), Output(tmp_path / "b.csv", "bytes", b"new")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.csv"] and (tmp_path / "b.csv").read_text() == "earlier"
+
+
+def test_a_failure_while_overwriting_puts_the_earlier_files_back(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / name).write_text(f"old {name}")
+    real_replace = os.replace
+    calls = []
+
+    def replace_once(src, dst):
+        calls.append(dst)
+        if str(dst).endswith("b.txt"):
+            raise OSError(errno.EIO, "Input/output error")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace_once)
+    with pytest.raises(SlcbenchError, match="cannot write .*b.txt: Input/output error"):
+        write_outputs(
+            [Output(tmp_path / "a.txt", "txt", "new a"), Output(tmp_path / "b.txt", "txt", "new b")], overwrite=True
+        )
+    monkeypatch.undo()
+    assert {p.name: p.read_text() for p in tmp_path.iterdir()} == {"a.txt": "old a.txt", "b.txt": "old b.txt"}
+
+
+def test_an_output_that_cannot_be_encoded_writes_nothing(tmp_path):
+    with pytest.raises(TypeError):
+        write_outputs([Output(tmp_path / "a.txt", "txt", "fine"), Output(tmp_path / "b.json", "json", {"x": object()})])
+    assert list(tmp_path.iterdir()) == []

@@ -9,12 +9,12 @@ work per batch: for that, use ``slcbench speed`` (CUDA-graph replay timed with e
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 import torch
 
-from slcbench.envinfo import collect_environment
+from slcbench.env.collect import collect_environment
 
 DEVICE_VARIABLE = "SLCBENCH_BENCH_DEVICE"
 

@@ -1,4 +1,4 @@
-"""pytest-benchmark benchmarks of ``slcbench evaluate`` on 50,000 x 1,000 float32 logits (issue 3).
+"""pytest-benchmark benchmarks of ``slcbench evaluate`` on 50,000 x 1,000 float32 logits.
 
 Run: ``python -m pytest tests/benchmarks/test_bench_evaluate.py --benchmark-only``. Benchmarks
 report times; they assert only correctness (agreement with scikit-learn) and the memory bound.
@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import precision_recall_curve
 
-from slcbench.evaluation import evaluate_logits
-from slcbench.logits import load_logits
-from slcbench.metrics import Ranking, class_metrics
+from slcbench.evaluate.evaluation import evaluate_logits
+from slcbench.evaluate.logits import load_logits
+from slcbench.evaluate.metrics import Ranking, class_metrics
 
 pytestmark = pytest.mark.slow
 
@@ -46,15 +46,23 @@ def sklearn_slc_loop(logits, labels, classes):
         ap = -np.sum(np.diff(recall) * precision[:-1])  # average_precision_score's formula
         n_pos = int((labels == j).sum())
         tp = np.rint(recall[:-1] * n_pos)
-        at_recall = [precision[np.flatnonzero(tp >= np.ceil(round(r * n_pos, 9)))[-1]] for r in RECALLS]  # highest threshold
+        at_recall = [
+            precision[np.flatnonzero(tp >= np.ceil(round(r * n_pos, 9)))[-1]] for r in RECALLS
+        ]  # highest threshold
         out.append((ap, *at_recall))
     return np.array(out)
 
 
 def test_bench_slc_block(benchmark, data):
     logits, labels = data
-    result = benchmark.pedantic(class_metrics, args=(logits, labels), kwargs=dict(ranking=Ranking.slc, recalls=RECALLS),
-                                rounds=3, iterations=1, warmup_rounds=1)
+    result = benchmark.pedantic(
+        class_metrics,
+        args=(logits, labels),
+        kwargs=dict(ranking=Ranking.slc, recalls=RECALLS),
+        rounds=3,
+        iterations=1,
+        warmup_rounds=1,
+    )
     assert result.evaluated.all()
 
 
@@ -83,10 +91,14 @@ def test_bench_file_loading(benchmark, data, tmp_path_factory, writer):
 
     def load_and_read():
         loaded, loaded_labels = load_logits(path)
-        return np.asarray(loaded).sum(dtype=np.float64), loaded_labels  # touch every value: mapped pages are read lazily
+        return np.asarray(loaded).sum(
+            dtype=np.float64
+        ), loaded_labels  # touch every value: mapped pages are read lazily
 
-    benchmark.pedantic(load_and_read, rounds=3, iterations=1)
+    total, loaded_labels = benchmark.pedantic(load_and_read, rounds=3, iterations=1)
     benchmark.extra_info["file_bytes"] = path.stat().st_size
+    assert total == logits.sum(dtype=np.float64)
+    np.testing.assert_array_equal(loaded_labels, labels)
 
 
 def test_peak_memory_of_all_three_blocks_stays_under_one_logits_array(data):
@@ -98,5 +110,7 @@ def test_peak_memory_of_all_three_blocks_stays_under_one_logits_array(data):
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    print(f"peak extra memory {peak / 2**20:.0f} MiB = {peak / logits.nbytes:.2f} x the {logits.nbytes / 2**20:.0f} MiB logits")
+    mib = 2**20
+    share = peak / logits.nbytes
+    print(f"peak extra memory {peak / mib:.0f} MiB = {share:.2f} x the {logits.nbytes / mib:.0f} MiB logits")
     assert peak < logits.nbytes

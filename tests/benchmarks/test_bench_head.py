@@ -1,5 +1,5 @@
 """The SLC head on its own: a k-unit Linear head's forward at k=1 and k=2^16, and SLC's single queried
-logit with the k=2^16 weights (``slcbench.models.QueryHead``, the same code ``slcbench speed --query`` times).
+logit with the k=2^16 weights (``slcbench.speed.heads.QueryHead``, the same code ``slcbench speed --query`` times).
 
 The head is the part of the model whose cost grows with k (the paper's Table III): a full head
 computes all k logits, SLC one per example. Feature width 2048 (ResNet-50's), batch 32, float32,
@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from slcbench.models import QueryHead, make_head
+from slcbench.speed.heads import QueryHead, make_head
 
 FEATURES = 2048
 BATCH = 32
@@ -64,4 +64,6 @@ def test_single_logit_query_forward(benchmark, heads, features, synchronized, be
     query = query.to(bench_device)
     expected = (features.double() * full_head.weight[query].double()).sum(dim=-1) + full_head.bias[query].double()
     assert logits.shape == (BATCH, 1)
-    assert (logits[:, 0].double() - expected).abs().max().item() < 1e-4  # float32 dot products of 2048 terms err by ~1e-6
+    assert (
+        logits[:, 0].double() - expected
+    ).abs().max().item() < 1e-4  # float32 dot products of 2048 terms err by ~1e-6

@@ -9,7 +9,8 @@ gradient came back whole and finite.
 import pytest
 import torch
 
-from slcbench.losses import LOSSES, LossSettings
+from slcbench.train.config import LossSettings
+from slcbench.train.losses import LOSSES
 
 M, K = 256, 10_000
 

@@ -1,4 +1,4 @@
-"""One small end-to-end ``slcbench speed`` sweep through the library (``run_speed``): build AlexNet's
+"""One small end-to-end ``slcbench speed`` sweep through the library (``measure_rows``): build AlexNet's
 trunk with random weights, swap in heads of k=1 and k=2^10 units, and time both, batch 2, 2 timed
 batches after 1 warm-up. This is a smoke-sized benchmark of the whole pipeline (model building
 included), not the paper's protocol: for Table III numbers run ``slcbench speed`` on a GPU.
@@ -9,9 +9,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from slcbench.models import resolve_arch_list
-from slcbench.paper import Protocol
-from slcbench.speed import SpeedConfig, run_speed
+from slcbench.speed.architectures import resolve_arch_list
+from slcbench.speed.config import SpeedConfig
+from slcbench.speed.protocol import Protocol
+from slcbench.speed.sweep import measure_rows
 
 ARCH = "alexnet"
 CLASSES = (1, 2**10)
@@ -21,11 +22,18 @@ TINY_PROTOCOL = Protocol("ci-tiny", batch_size=2, batches=2, warmup=1)
 @pytest.mark.slow
 @pytest.mark.benchmark(group="speed-e2e")
 def test_speed_sweep_end_to_end(benchmark, bench_device):
-    config = SpeedConfig(archs=resolve_arch_list(ARCH), classes=CLASSES, device=bench_device, protocol=TINY_PROTOCOL)
-    benchmark.extra_info.update(arch=ARCH, classes=list(CLASSES), batch_size=TINY_PROTOCOL.batch_size,
-                                batches=TINY_PROTOCOL.batches, device=str(bench_device),
-                                torch_threads=torch.get_num_threads())
-    rows = benchmark(lambda: list(run_speed(config)))
+    config = SpeedConfig(
+        archs=resolve_arch_list(ARCH), classes=CLASSES, device=str(bench_device), protocol=TINY_PROTOCOL
+    )
+    benchmark.extra_info.update(
+        arch=ARCH,
+        classes=list(CLASSES),
+        batch_size=TINY_PROTOCOL.batch_size,
+        batches=TINY_PROTOCOL.batches,
+        device=str(bench_device),
+        torch_threads=torch.get_num_threads(),
+    )
+    rows = benchmark(lambda: list(measure_rows(config)))
     assert [(row.classes, row.head, row.status) for row in rows] == [(1, "full", "ok"), (2**10, "full", "ok")]
     assert all(len(row.samples_ms) == TINY_PROTOCOL.batches for row in rows)
     # The in-run reference that `slcbench compare` gates on: time(k) / time(k=1) of the same run.

@@ -1,0 +1,192 @@
+"""Reading the two kinds of results file that ``slcbench compare`` judges, into one row shape.
+
+* ``slcbench speed`` JSON (``"kind": "slcbench.speed"``): rows are ``SpeedRow`` objects of the
+  results schema, identified by ``SPEED_ROW_IDENTITY``. A row's time is ``batch_ms`` (median per
+  batch), its spread ``iqr_pct`` and its in-run reference ``speedup`` = time(k) / time(k=1).
+* pytest-benchmark JSON (``pytest --benchmark-json FILE``): a row is identified by ``fullname``; its
+  time is ``stats.median`` (seconds, held here in milliseconds) and its spread ``stats.iqr / stats.median``.
+  There is no in-run reference.
+
+Unreadable files, unknown kinds, empty files and duplicate rows raise SlcbenchError naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from slcbench.errors import SlcbenchError
+from slcbench.results import (
+    ENVIRONMENT_FIELDS,
+    SPEED_SCHEMA_VERSION,
+    TIMING_SETTINGS,
+    ResultsKind,
+    RowKey,
+    SpeedRow,
+    Status,
+    finite_number,
+)
+
+
+@dataclass(frozen=True)
+class ComparedRow:
+    """One row of either kind of file, as a comparison sees it.
+
+    ``time_ms`` is the median time of the timed unit (a batch for speed rows, one call for
+    pytest-benchmark); ``ratio`` the time relative to the in-run reference, None where there is none.
+    """
+
+    key: RowKey
+    status: Status
+    error: str | None
+    time_ms: float | None
+    spread_pct: float | None
+    ratio: float | None
+    calls_per_sample: int | None = None  # batches averaged per sample (speed rows); None where unknown
+
+    @classmethod
+    def of_speed_row(cls, row: SpeedRow) -> ComparedRow:
+        return cls(
+            key=row.identity(),
+            status=row.status,
+            error=row.error,
+            time_ms=row.batch_ms,
+            spread_pct=row.iqr_pct,
+            ratio=row.speedup,
+            calls_per_sample=row.calls_per_sample,
+        )
+
+
+@dataclass(frozen=True)
+class ResultsFile:
+    path: Path
+    kind: ResultsKind
+    environment: dict[str, Any]  # the ENVIRONMENT_FIELDS that the file records
+    rows: tuple[ComparedRow, ...]
+    settings: dict[str, Any] = field(default_factory=dict)  # TIMING_SETTINGS of a speed file; {} otherwise
+
+
+def load_results(path: Path | str) -> ResultsFile:
+    """Read and validate one results file; SlcbenchError (naming the file) when it cannot be used."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except IsADirectoryError:
+        raise SlcbenchError(f"{path} is a folder, not a results file") from None
+    except OSError as exc:
+        raise SlcbenchError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise SlcbenchError(f"{path} is not a text file (expected JSON)") from None
+    if not text.strip():
+        raise SlcbenchError(f"{path} is empty")
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SlcbenchError(f"{path} is not JSON ({exc.msg} at line {exc.lineno})") from None
+    except (ValueError, RecursionError) as exc:  # a 5000-digit number, or arrays nested 100,000 deep
+        raise SlcbenchError(f"{path} is not JSON that slcbench can read ({type(exc).__name__})") from None
+    if isinstance(payload, dict) and payload.get("kind") == ResultsKind.speed:
+        return _load_speed(path, payload)
+    if (
+        isinstance(payload, dict)
+        and "kind" not in payload
+        and isinstance(payload.get("benchmarks"), list)
+        and "machine_info" in payload
+    ):
+        return _load_pytest_benchmark(path, payload)
+    found = f"kind {payload['kind']!r}" if isinstance(payload, dict) and "kind" in payload else "no known kind"
+    raise SlcbenchError(
+        f'{path} has {found}: expected slcbench speed JSON ("kind": "{ResultsKind.speed}") '
+        f"or pytest-benchmark JSON (pytest --benchmark-json)"
+    )
+
+
+def _object(payload: dict[str, Any], name: str) -> dict[str, Any]:
+    """``payload[name]`` when it is a JSON object; {} when absent or malformed (those blocks are optional)."""
+    value = payload.get(name)
+    return value if isinstance(value, dict) else {}
+
+
+def _recorded_environment(environment: dict[str, Any]) -> dict[str, Any]:
+    """The ENVIRONMENT_FIELDS that ``environment`` records (a null counts as not recorded)."""
+    return {k: environment[k] for k in ENVIRONMENT_FIELDS if environment.get(k) is not None}
+
+
+def _check_unique(path: Path, rows: list[ComparedRow], describe: Callable[[RowKey], str]) -> None:
+    seen: set[RowKey] = set()
+    for row in rows:
+        if row.key in seen:
+            raise SlcbenchError(f"{path} has two rows for {describe(row.key)}; cannot tell which to compare")
+        seen.add(row.key)
+
+
+def _load_speed(path: Path, payload: dict[str, Any]) -> ResultsFile:
+    version = payload.get("schema_version")
+    if version != SPEED_SCHEMA_VERSION:
+        raise SlcbenchError(
+            f"{path} has speed schema_version {version!r}; this slcbench reads version {SPEED_SCHEMA_VERSION}"
+        )
+    entries = payload.get("rows")
+    if not isinstance(entries, list):
+        raise SlcbenchError(f'{path} has no "rows" list')
+    if not entries:
+        raise SlcbenchError(f"{path} has no rows: nothing to compare")
+    rows = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise SlcbenchError(f"{path}: row {index} is not an object")
+        try:
+            rows.append(ComparedRow.of_speed_row(SpeedRow.from_dict(entry)))
+        except ValueError as exc:
+            raise SlcbenchError(f"{path}: row {index} {exc}") from None
+    _check_unique(path, rows, lambda key: ", ".join(f"{k}={v}" for k, v in key))
+    settings = _object(payload, "settings")
+    return ResultsFile(
+        path=path,
+        kind=ResultsKind.speed,
+        environment=_recorded_environment(_object(payload, "environment")),
+        rows=tuple(rows),
+        settings={k: settings[k] for k in TIMING_SETTINGS if k in settings},
+    )
+
+
+def _load_pytest_benchmark(path: Path, payload: dict[str, Any]) -> ResultsFile:
+    benchmarks = payload["benchmarks"]
+    if not benchmarks:
+        raise SlcbenchError(f"{path} holds no benchmarks (were they skipped or disabled?)")
+    rows = []
+    for index, bench in enumerate(benchmarks):
+        name = bench.get("fullname") if isinstance(bench, dict) else None
+        stats = bench.get("stats") if isinstance(bench, dict) else None
+        if not isinstance(name, str) or not isinstance(stats, dict):
+            raise SlcbenchError(f'{path}: benchmark {index} lacks "fullname" or "stats"')
+        median = finite_number(stats.get("median"))
+        if median is None or median <= 0:
+            raise SlcbenchError(f"{path}: benchmark {name} has no positive stats.median")
+        iqr = finite_number(stats.get("iqr"))
+        rows.append(
+            ComparedRow(
+                key=(("benchmark", name),),
+                status=Status.ok,
+                error=None,
+                time_ms=median * 1e3,
+                spread_pct=None if iqr is None else 100.0 * iqr / median,
+                ratio=None,
+            )
+        )
+    _check_unique(path, rows, lambda key: str(key[0][1]))
+    machine = _object(payload, "machine_info")
+    # tests/benchmarks/conftest.py stores slcbench's own environment (torch, device) in machine_info;
+    # a plain pytest-benchmark file only knows the CPU and Python.
+    own = machine.get("slcbench_environment")
+    environment = dict(own) if isinstance(own, dict) else {}
+    cpu = machine.get("cpu")
+    if "device_name" not in environment and isinstance(cpu, dict) and cpu.get("brand_raw"):
+        environment["device_name"] = cpu["brand_raw"]
+    environment.setdefault("python", machine.get("python_version"))
+    return ResultsFile(
+        path=path, kind=ResultsKind.pytest_benchmark, environment=_recorded_environment(environment), rows=tuple(rows)
+    )

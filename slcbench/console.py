@@ -1,0 +1,95 @@
+"""Printing for people: the report console, progress of long runs, warnings and the list of files written."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol
+
+import rich.progress
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
+
+
+def report_console() -> Console:
+    """A rich console; piped or redirected output (CI logs, files) gets 160 columns, not rich's 80-column guess."""
+    return Console(width=None if sys.stdout.isatty() else 160)
+
+
+def warn(message: str) -> None:
+    """One ``slcbench: warning: ...`` line on stderr."""
+    typer.echo(f"slcbench: warning: {message}", err=True)
+
+
+def print_written(console: Console, paths: Sequence[Path]) -> None:
+    console.print("wrote " + ", ".join(escape(str(p)) for p in paths))
+
+
+class Progress(Protocol):
+    """What a long run tells its caller: a header and a step count, each step as it starts, steps done, and
+    lines worth printing on the way. ``TaskProgress`` shows them; tests can record them."""
+
+    def begin(self, header: str, total: int) -> None: ...
+
+    def started(self, label: str) -> None: ...
+
+    def advance(self, steps: int = 1) -> None: ...
+
+    def note(self, line: str) -> None: ...
+
+
+class TaskProgress:
+    """A transient progress bar: the header line once, then the step under way, steps done, time taken.
+
+    Used as a context manager so that the bar is removed however the work ends.
+    """
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._progress = rich.progress.Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> TaskProgress:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self._progress.__exit__(kind, value, traceback)
+
+    def begin(self, header: str, total: int) -> None:
+        self.console.print(header)
+        self._task = self._progress.add_task("starting", total=total)
+
+    def started(self, label: str) -> None:
+        if self._task is not None:
+            self._progress.update(self._task, description=escape(label))
+
+    def advance(self, steps: int = 1) -> None:
+        if self._task is not None:
+            self._progress.advance(self._task, steps)
+
+    def note(self, line: str) -> None:
+        """A line printed above the bar."""
+        self.console.print(line)
+
+
+def render_text(renderable: object, *, width: int) -> str:
+    """Plain text of a rich renderable at ``width`` columns (for files such as table.txt)."""
+    import io
+
+    recorder = Console(record=True, width=width, file=io.StringIO())
+    recorder.print(renderable)
+    return recorder.export_text()

@@ -1,0 +1,29 @@
+"""Which device a command runs on: ``auto`` means CUDA when present, else the CPU."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from slcbench.errors import SlcbenchError
+
+if TYPE_CHECKING:
+    import torch
+
+
+class DeviceChoice(StrEnum):
+    auto = "auto"
+    cuda = "cuda"
+    cpu = "cpu"
+
+
+def resolve_device(choice: DeviceChoice | str) -> torch.device:
+    """The torch device for ``choice``; an explicit ``cuda`` without a GPU is an error, not a fallback."""
+    import torch  # here, not at the top: choosing options must not cost torch's import
+
+    choice = DeviceChoice(choice)
+    if choice is DeviceChoice.auto:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if choice is DeviceChoice.cuda and not torch.cuda.is_available():
+        raise SlcbenchError("--device cuda was requested but no CUDA device is available")
+    return torch.device(choice.value)

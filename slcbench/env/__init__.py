@@ -1,0 +1,1 @@
+"""``slcbench env``: what a benchmark report must carry about the machine (``collect`` imports torch)."""

@@ -1,0 +1,1 @@
+"""``slcbench evaluate``: SLC metrics of saved logits. Never imports torch: it must start fast."""

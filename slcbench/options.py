@@ -1,0 +1,55 @@
+"""What every command shares: option types declared once, and the one-line treatment of bad input.
+
+Every command turns SlcbenchError (bad input, an impossible request) into one line on stderr and
+exit code 2; it never shows a traceback for a user's mistake.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from slcbench.device import DeviceChoice
+from slcbench.errors import SlcbenchError
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
+    """Print ``slcbench: error: message`` on stderr and return the Exit to raise."""
+    typer.echo(f"slcbench: error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def friendly_errors(func: F) -> F:
+    """Turn SlcbenchError into one line on stderr and exit code 2, Ctrl-C into exit 130."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except SlcbenchError as exc:
+            raise fail(str(exc)) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", code=EXIT_INTERRUPTED) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+DeviceOption = Annotated[
+    DeviceChoice,
+    typer.Option("--device", help="Where to run: auto = CUDA when present, else CPU.", case_sensitive=False),
+]
+ForceOption = Annotated[bool, typer.Option("--force", help="Overwrite output files that already exist.")]
+SeedOption = Annotated[int, typer.Option("--seed", help="Random seed (inputs, weights, sampling).")]
+OutputDirOption = Annotated[
+    Path,
+    typer.Option("--output", "-o", help="Folder for results (created if missing); files are new and timestamped."),
+]

@@ -1,0 +1,319 @@
+"""The results schema: what a measurement is, what a speed row holds, and the documents that carry them.
+
+``slcbench speed`` writes these documents, ``slcbench train`` writes its summary, and
+``slcbench compare`` reads them back through the same definitions: one ``Measurement`` (raw samples
+and their statistics), one ``SpeedRow`` (its fields are the row's JSON object, in order), one row
+identity and one list of timing settings. Torch-free, so ``compare`` starts fast.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+
+
+class ResultsKind(StrEnum):
+    """The ``kind`` a results document declares (pytest-benchmark files carry none; compare reads them too)."""
+
+    speed = "slcbench.speed"
+    train = "slcbench.train"
+    pytest_benchmark = "pytest-benchmark"
+
+    @property
+    def description(self) -> str:
+        return {
+            "slcbench.speed": "slcbench speed JSON",
+            "slcbench.train": "slcbench train summary",
+            "pytest-benchmark": "pytest-benchmark JSON",
+        }[self.value]
+
+
+SPEED_SCHEMA_VERSION = 1
+TRAIN_SCHEMA_VERSION = 1
+
+
+class Status(StrEnum):
+    """Whether a row was measured; a row that was not keeps its identity and says why."""
+
+    ok = "ok"
+    oom = "oom"
+    failed = "failed"
+
+
+class Head(StrEnum):
+    """What the top layer computes: all k logits, or one queried logit per example from the k-class weights."""
+
+    full = "full"
+    query = "query"
+
+
+class Timing(StrEnum):
+    """How a forward pass is timed: CUDA-graph replay (the GPU's work) or launched from Python."""
+
+    graph = "graph"
+    eager = "eager"
+
+
+@dataclass(frozen=True)
+class Warmup:
+    """What untimed warm-up did before the samples.
+
+    ``call_ms`` is the last warm-up window's median time per call; ``settled`` says whether two
+    consecutive windows agreed (None where no steady state was asked for).
+    """
+
+    calls: int = 0
+    seconds: float = 0.0
+    call_ms: float | None = None
+    settled: bool | None = None
+
+    def then(self, later: Warmup, *, calls_per_run: int = 1) -> Warmup:
+        """This warm-up followed by ``later``, whose runs each made ``calls_per_run`` calls (an unrolled
+        graph): calls and time per call stay counted in single calls."""
+        later_call_ms = None if later.call_ms is None else later.call_ms / calls_per_run
+        return Warmup(
+            self.calls + later.calls * calls_per_run,
+            self.seconds + later.seconds,
+            self.call_ms if later_call_ms is None else later_call_ms,
+            self.settled if later.settled is None else later.settled,
+        )
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Raw per-call times in milliseconds and the statistics computed from them.
+
+    Parameters
+    ----------
+    samples_ms : tuple of float
+        One time per sample, already divided by ``calls_per_sample``: always per call.
+    calls_per_sample : int
+        Calls timed together in each sample (batches unrolled into one CUDA graph).
+    warmup : Warmup or None
+        What the untimed warm-up before the samples did.
+    """
+
+    samples_ms: tuple[float, ...]
+    calls_per_sample: int = 1
+    warmup: Warmup | None = None
+
+    def __post_init__(self) -> None:
+        if not self.samples_ms:
+            raise ValueError("a Measurement needs at least one sample")
+
+    def _quantile(self, q: float) -> float:
+        return float(np.quantile(np.asarray(self.samples_ms, dtype=np.float64), q))
+
+    @property
+    def median(self) -> float:
+        return float(statistics.median(self.samples_ms))
+
+    @property
+    def q1(self) -> float:
+        return self._quantile(0.25)
+
+    @property
+    def q3(self) -> float:
+        return self._quantile(0.75)
+
+    @property
+    def iqr_pct(self) -> float:
+        """IQR as a percentage of the median (NaN for a zero median): the spread every row reports."""
+        return 100.0 * (self.q3 - self.q1) / self.median if self.median > 0 else math.nan
+
+    @property
+    def min(self) -> float:
+        return float(min(self.samples_ms))
+
+    @property
+    def p90(self) -> float:
+        return self._quantile(0.90)
+
+
+def _identity() -> Any:
+    return field(metadata={"identity": True})
+
+
+@dataclass
+class SpeedRow:
+    """One measured configuration of ``slcbench speed``; its fields, in order, are the row's JSON object.
+
+    A row that could not be measured keeps its identity, with ``status`` saying why and ``error``
+    the first line of the error. Times are per batch in milliseconds; ``samples_ms`` holds every
+    timed sample (per batch, divided by ``calls_per_sample``).
+    """
+
+    arch: str = _identity()
+    classes: int = _identity()
+    head: Head = _identity()
+    precision: str = _identity()
+    timing: Timing = _identity()
+    channels_last: bool = _identity()
+    compiled: bool = _identity()
+    batch_size: int = _identity()
+    device: str = _identity()
+    status: Status = Status.ok
+    error: str | None = None
+    batch_ms: float | None = None
+    batch_ms_q1: float | None = None
+    batch_ms_q3: float | None = None
+    batch_ms_min: float | None = None
+    batch_ms_p90: float | None = None
+    iqr_pct: float | None = None
+    example_ms: float | None = None
+    speedup: float | None = None
+    head_ms: float | None = None
+    head_bytes: int | None = None
+    head_floor_ms: float | None = None
+    peak_mem_mib: float | None = None
+    first_call_ms: float | None = None
+    trunk_first_call_ms: float | None = None
+    paper_example_ms: float | None = None
+    paper_speedup: float | None = None
+    calls_per_sample: int | None = None
+    warmup_calls: int | None = None
+    warmup_s: float | None = None
+    settled: bool | None = None
+    samples_ms: list[float] = field(default_factory=list)
+
+    def record(self, measurement: Measurement) -> None:
+        """Fill the timing fields from ``measurement`` (the one place its statistics enter a row)."""
+        self.batch_ms = measurement.median
+        self.batch_ms_q1 = measurement.q1
+        self.batch_ms_q3 = measurement.q3
+        self.batch_ms_min = measurement.min
+        self.batch_ms_p90 = measurement.p90
+        iqr_pct = measurement.iqr_pct
+        self.iqr_pct = iqr_pct if math.isfinite(iqr_pct) else None  # JSON has no NaN
+        self.example_ms = measurement.median / self.batch_size
+        self.samples_ms = list(measurement.samples_ms)
+        self.calls_per_sample = measurement.calls_per_sample
+        if measurement.warmup is not None:
+            self.warmup_calls = measurement.warmup.calls
+            self.warmup_s = measurement.warmup.seconds
+            self.settled = measurement.warmup.settled
+
+    @property
+    def measurement(self) -> Measurement | None:
+        """The row's samples as a Measurement, or None where it has none (not measured, or an old file)."""
+        if not self.samples_ms:
+            return None
+        return Measurement(tuple(self.samples_ms), calls_per_sample=self.calls_per_sample or 1)
+
+    def identity(self) -> RowKey:
+        """The row's identity fields and values: what makes two rows "the same measurement"."""
+        return tuple(
+            (name, str(value) if isinstance(value, StrEnum) else value)
+            for name, value in ((n, getattr(self, n)) for n in SPEED_ROW_IDENTITY)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {key: value.value if isinstance(value, StrEnum) else value for key, value in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SpeedRow:
+        """A row from its JSON object, as any schema version 1 file holds it.
+
+        Identity fields and ``status`` are required; every other field is optional and read as null
+        when it is missing or not a value of its type (files written before a field existed lack it;
+        ``calls_per_sample`` then means one batch per sample). Raises ValueError, worded to follow
+        "row N", for a row that cannot be used.
+        """
+        absent = [name for name in (*SPEED_ROW_IDENTITY, "status") if name not in data]
+        if absent:
+            raise ValueError(f"lacks {', '.join(absent)}")
+        odd = [name for name in SPEED_ROW_IDENTITY if not isinstance(data[name], (str, int, float, bool))]
+        if odd:  # a list or object could not identify a row (and cannot be hashed)
+            raise ValueError(f"has a non-scalar {', '.join(odd)}")
+        values: dict[str, Any] = {name: data[name] for name in SPEED_ROW_IDENTITY}
+        for name, kind in (("status", Status), ("head", Head), ("timing", Timing)):
+            try:
+                values[name] = kind(data[name])
+            except ValueError:
+                raise ValueError(f"has an unknown {name} {data[name]!r}") from None
+        for spec in fields(cls):
+            if spec.name not in values and spec.name in data:
+                values[spec.name] = _typed(spec.type, data[spec.name])
+        if "calls_per_sample" not in data:
+            values["calls_per_sample"] = 1  # files from before the field timed one batch per sample
+        elif not values["calls_per_sample"]:
+            values["calls_per_sample"] = None  # zero batches per sample is no block size
+        row = cls(**values)
+        if row.status is Status.ok and not (row.batch_ms is not None and row.batch_ms > 0):
+            raise ValueError("has status ok but no positive batch_ms")
+        return row
+
+
+RowKey = tuple[tuple[str, Any], ...]
+
+# The configuration that makes two speed rows "the same measurement" (status and timings excluded).
+SPEED_ROW_IDENTITY: tuple[str, ...] = tuple(f.name for f in fields(SpeedRow) if f.metadata.get("identity"))
+
+# Speed settings that change times or spreads without changing what a row computes: a difference
+# between two files is worth a warning, not a refusal to compare.
+TIMING_SETTINGS = (
+    "batches",
+    "warmup",
+    "min_warmup_s",
+    "settle_pct",
+    "max_warmup_s",
+    "min_sample_ms",
+    "cudnn_benchmark",
+    "tf32_matmul",
+    "cast",
+    "input",
+    "l2_cache",
+)
+
+# Environment fields whose difference makes a comparison suspect (another GPU, driver or torch).
+ENVIRONMENT_FIELDS = ("device_name", "driver", "cuda_runtime", "torch", "python")
+
+
+def finite_number(value: Any) -> float | None:
+    """A finite float, or None for null, NaN, infinities and non-numbers (bool is not a number here)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _float_list(value: Any) -> list[float]:
+    numbers = [finite_number(v) for v in value] if isinstance(value, list) else []
+    return [] if None in numbers else numbers  # type: ignore[return-value]
+
+
+# How an optional SpeedRow field is read from JSON, by its annotation: a value of another type is null.
+_FIELD_READERS: dict[str, Any] = {
+    "float | None": finite_number,
+    "int | None": lambda v: v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None,
+    "bool | None": lambda v: v if isinstance(v, bool) else None,
+    "str | None": lambda v: v if isinstance(v, str) else None,
+    "list[float]": _float_list,
+}
+
+
+def _typed(annotation: Any, value: Any) -> Any:
+    return _FIELD_READERS[str(annotation)](value)
+
+
+def speed_document(
+    *, settings: dict[str, Any], rows: list[SpeedRow], environment: dict[str, Any], created: str, command: str
+) -> dict[str, Any]:
+    """The JSON document of one speed run: its environment, every setting, every row with raw samples."""
+    return {
+        "kind": ResultsKind.speed.value,
+        "schema_version": SPEED_SCHEMA_VERSION,
+        "created": created,
+        "command": command,
+        "environment": environment,
+        "settings": settings,
+        "rows": [row.to_dict() for row in rows],
+    }

@@ -1,0 +1,137 @@
+"""The ``slcbench speed`` command: parse the options, run the sweep, print and write the results."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from slcbench.console import TaskProgress, print_written, report_console, warn
+from slcbench.device import DeviceChoice
+from slcbench.options import DeviceOption, OutputDirOption, SeedOption, friendly_errors
+from slcbench.speed.config import Precision
+from slcbench.speed.protocol import CPU_QUICK_PROTOCOL as CPU
+from slcbench.speed.protocol import PAPER_PROTOCOL as PAPER
+
+ARCH_HELP = (
+    "Architectures, comma-separated: alexnet, vgg16, inception_v3, resnet50, resnet101, 'all' (those five), "
+    "any torchvision classification model, timm:NAME, or python:MODULE:CALLABLE (a model of your own)."
+)
+CLASSES_HELP = (
+    "Class counts (top-layer units), comma-separated: integers or powers like 2^18.5 (floored: 370727); "
+    "'all' = the paper's 1,2^10,2^14,2^16,2^18,2^18.5. k=1 is always measured."
+)
+WARMUP_HELP = (
+    f"Untimed warm-up calls per row, at least, after its first call (default: {PAPER.warmup} on CUDA, "
+    f"with at least {PAPER.min_warmup_s} s and, under graph timing, until the time per call is steady "
+    f"within {PAPER.settle_pct}% (giving up after {PAPER.max_warmup_s:g} s); {CPU.warmup} on CPU)."
+)
+MIN_SAMPLE_HELP = (
+    "Graph timing: unroll enough batches into the CUDA graph that one timed sample lasts at least "
+    "this long (up to 1000 batches); times are still per batch, the spread is that of block means; "
+    f"0 = one batch per sample (default: {PAPER.min_sample_ms:g})."
+)
+
+
+def speed(
+    arch: Annotated[str, typer.Option(help=ARCH_HELP)] = "resnet50",
+    classes: Annotated[str, typer.Option(help=CLASSES_HELP)] = "all",
+    device: DeviceOption = DeviceChoice.auto,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Examples per batch (default: {PAPER.batch_size} on CUDA (paper), {CPU.batch_size} on CPU)."
+        ),
+    ] = None,
+    batches: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Timed samples per row, each one batch or, under graph "
+            f"timing, a block of batches lasting --min-sample-ms "
+            f"(default: {PAPER.batches} on CUDA (paper), "
+            f"{CPU.batches} on CPU)."
+        ),
+    ] = None,
+    warmup: Annotated[int | None, typer.Option(help=WARMUP_HELP)] = None,
+    min_sample_ms: Annotated[float | None, typer.Option("--min-sample-ms", help=MIN_SAMPLE_HELP)] = None,
+    precision: Annotated[
+        Precision,
+        typer.Option(
+            help="fp32 = strict float32, TF32 off (the paper's); tf32; bf16/fp16 = model and input cast.",
+            case_sensitive=False,
+        ),
+    ] = Precision.fp32,
+    channels_last: Annotated[
+        bool, typer.Option("--channels-last", help="Use channels-last memory format for model and input.")
+    ] = False,
+    eager: Annotated[
+        bool,
+        typer.Option(
+            "--eager", help="Time Python-launched forwards (includes launch overhead) instead of CUDA-graph replay."
+        ),
+    ] = False,
+    compile_model: Annotated[
+        bool,
+        typer.Option(
+            "--compile",
+            help="torch.compile the trunk first (the head is one "
+            "GEMM); compile time is reported as "
+            "trunk_first_call_ms, not timed.",
+        ),
+    ] = False,
+    query: Annotated[
+        bool,
+        typer.Option(
+            "--query",
+            help="Also time the full k-class model answering one queried "
+            "class per example (one weight row, one dot product).",
+        ),
+    ] = False,
+    cudnn_benchmark: Annotated[
+        bool,
+        typer.Option(
+            "--cudnn-benchmark/--no-cudnn-benchmark",
+            help="Let cuDNN autotune convolution algorithms (fastest; the choice can differ between runs).",
+        ),
+    ] = True,
+    output: OutputDirOption = Path("results"),
+    plot: Annotated[
+        bool, typer.Option("--plot", help="Also write a PNG of time per example vs classes (the paper's Fig. 1).")
+    ] = False,
+    seed: SeedOption = 0,
+) -> None:
+    """Forward time with a top layer of 1 (SLC) or k units: the paper's Table III on this machine."""
+    from slcbench.speed.config import SpeedConfig, SpeedOutputs
+    from slcbench.speed.run import run_speed
+
+    outputs = SpeedOutputs(folder=output, plot=plot)
+    config = SpeedConfig.from_options(
+        arch=arch,
+        classes=classes,
+        device=device,
+        batch_size=batch_size,
+        batches=batches,
+        warmup=warmup,
+        min_sample_ms=min_sample_ms,
+        precision=precision,
+        eager=eager,
+        channels_last=channels_last,
+        compile=compile_model,
+        query=query,
+        cudnn_benchmark=cudnn_benchmark,
+        seed=seed,
+    )
+    for note in config.notes():
+        warn(note)
+    console = report_console()
+    with TaskProgress(console) as progress:
+        run = run_speed(config, command=" ".join(["slcbench", *sys.argv[1:]]), progress=progress)
+    console.print(run.table())
+    print_written(console, run.write(outputs))
+    for line in run.notes():
+        console.print(f"[yellow]{line}[/]")
+
+
+speed_command = friendly_errors(speed)

@@ -1,0 +1,121 @@
+"""How many calls a speed row makes and when its warm-up ends: the paper's protocol and a quick CPU one."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from slcbench.errors import SlcbenchError
+from slcbench.results import Warmup
+
+# Calls per unrolled graph (and per warm-up window) at most: 1000 calls of a 5 µs GEMM fill 5 ms.
+MAX_CALLS_PER_SAMPLE = 1000
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The sampling settings of a speed run.
+
+    Parameters
+    ----------
+    name : str
+        ``"paper"``, ``"cpu-quick"``, or either with ``+custom`` when options changed it.
+    batch_size : int
+        Examples per batch.
+    batches : int
+        Timed samples per row.
+    warmup : int
+        Untimed calls before them, at least.
+    min_warmup_s : float
+        ... and at least this long.
+    settle_pct : float or None
+        ... and, under graph timing, until consecutive ~100 ms windows agree within this percentage.
+    max_warmup_s : float
+        ... or until this long has passed (the row is then marked unsettled).
+    min_sample_ms : float
+        Graph timing: batches unrolled per sample so that one sample lasts this long (0: one batch).
+    """
+
+    name: str
+    batch_size: int
+    batches: int
+    warmup: int
+    min_warmup_s: float = 0.0
+    settle_pct: float | None = None
+    max_warmup_s: float = 0.0
+    min_sample_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        for option, value in (("--batch-size", self.batch_size), ("--batches", self.batches)):
+            if value < 1:
+                raise SlcbenchError(f"{option} must be positive, got {value}")
+        if self.warmup < 0:
+            raise SlcbenchError(f"--warmup must be non-negative, got {self.warmup}")
+        if not 0 <= self.min_sample_ms <= 1000:  # also refuses NaN
+            raise SlcbenchError(f"--min-sample-ms must be between 0 and 1000, got {self.min_sample_ms:g}")
+
+    def customised(
+        self, *, batch_size: int | None, batches: int | None, warmup: int | None, min_sample_ms: float | None
+    ) -> Protocol:
+        """This protocol with the options a user gave (None: keep), renamed ``+custom`` if any was given."""
+        if batch_size is None and batches is None and warmup is None and min_sample_ms is None:
+            return self
+        return replace(
+            self,
+            name=f"{self.name}+custom",
+            batch_size=self.batch_size if batch_size is None else batch_size,
+            batches=self.batches if batches is None else batches,
+            warmup=self.warmup if warmup is None else warmup,
+            min_sample_ms=self.min_sample_ms if min_sample_ms is None else min_sample_ms,
+        )
+
+
+# The paper: 100 minibatches of 32. The warm-up and the 3 ms samples are ours (the paper states no
+# warm-up); results/speed-h100/README.md gives the measurements behind them.
+PAPER_PROTOCOL = Protocol(
+    "paper",
+    batch_size=32,
+    batches=100,
+    warmup=20,
+    min_warmup_s=0.3,
+    settle_pct=0.25,
+    max_warmup_s=2.0,
+    min_sample_ms=3.0,
+)
+# Not the paper's: sized so that the README's default command ends in about a minute on 2 cores.
+CPU_QUICK_PROTOCOL = Protocol("cpu-quick", batch_size=4, batches=5, warmup=0)
+
+
+@dataclass(frozen=True)
+class WarmupPlan:
+    """When untimed warm-up may stop.
+
+    After ``calls`` calls *and* ``min_s`` seconds; and, when ``settle_pct`` is set, once two
+    consecutive windows of about ``window_ms`` have median call times within ``settle_pct`` percent
+    of each other, or ``max_s`` seconds have passed. Warm-up is timed in windows, one
+    synchronisation per window, so its clock counts finished work rather than queued launches.
+    """
+
+    calls: int = 0
+    min_s: float = 0.0
+    settle_pct: float | None = None
+    max_s: float = 0.0
+    window_ms: float = 100.0
+
+    def __post_init__(self) -> None:
+        if self.settle_pct is not None and not self.max_s > 0:
+            raise ValueError("a warm-up that waits for a steady time needs max_s > 0 to end")
+
+    def after(self, done: Warmup) -> WarmupPlan:
+        """What is left of this plan once ``done`` has run (its calls and seconds count towards it)."""
+        spent = done.seconds
+        return replace(
+            self,
+            calls=max(0, self.calls - done.calls),
+            min_s=max(0.0, self.min_s - spent),
+            max_s=max(1e-9, self.max_s - spent) if self.settle_pct is not None else self.max_s,
+        )
+
+    def in_runs_of(self, calls_per_run: int) -> WarmupPlan:
+        """The same plan for a ``run`` that makes ``calls_per_run`` calls (an unrolled graph)."""
+        return replace(self, calls=math.ceil(self.calls / calls_per_run))

@@ -1,0 +1,172 @@
+"""What a person sees of a speed run: the header line, the Table III table, notes, and the Fig. 1 plot."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from rich.markup import escape
+from rich.table import Table
+
+from slcbench.class_counts import format_class_count
+from slcbench.paper import PAPER_GPU, PAPER_TABLE_III_SECONDS
+from slcbench.results import Head, SpeedRow, Status, Timing
+from slcbench.speed.config import SpeedConfig
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+# IQR above this share of the median is flagged: graph replay times the GPU's own spread; launch-bound
+# eager and CPU timings are judged more leniently (torch.utils.benchmark's Timer warns at 10%).
+SPREAD_TARGET_PCT = {Timing.graph: 1.0, Timing.eager: 5.0}
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _fmt_speedup(value: float | None) -> str:
+    return "—" if value is None else f"×{value:.2f}"
+
+
+def _over_spread_target(row: SpeedRow) -> bool:
+    return row.iqr_pct is not None and row.iqr_pct > SPREAD_TARGET_PCT[row.timing]
+
+
+def sampling_summary(config: SpeedConfig) -> str:
+    """How each row is sampled and warmed up, in one phrase for the run's header line."""
+    batches, plan = config.protocol.batches, config.warmup_plan
+    if config.min_sample_ms:
+        samples = f"{batches} samples of ≥ {config.min_sample_ms:g} ms (batches unrolled in the graph)"
+    else:
+        samples = f"{batches} timed batches"
+    warmup = [f"≥ {plan.calls} warm-up calls"] if plan.calls else []
+    if plan.min_s:
+        warmup.append(f"≥ {plan.min_s:g} s")
+    if plan.settle_pct is not None:
+        warmup.append(f"until steady within {plan.settle_pct:g}% (≤ {plan.max_s:g} s)")
+    return f"{samples} ({', '.join(warmup) or 'warm-up: the untimed first call of each row'})"
+
+
+def run_header(config: SpeedConfig, environment: dict[str, Any]) -> str:
+    """The line printed before a sweep: device, precision, timing, protocol (and whether it is the paper's)."""
+    protocol = config.protocol
+    label = (
+        "paper protocol"
+        if protocol.name == "paper"
+        else f"{protocol.name} protocol — NOT the paper's (batch 32, 100 batches on a GPU)"
+    )
+    return (
+        f"[bold]slcbench speed[/] on {escape(str(environment['device_name']))} · {config.precision.value} · "
+        f"{config.timing.value} timing · batch {protocol.batch_size} · {sampling_summary(config)} · {label}"
+    )
+
+
+def row_label(row: SpeedRow) -> str:
+    return f"{row.arch} k={format_class_count(row.classes)} {row.head.value}"
+
+
+def spread_notes(rows: Sequence[SpeedRow], max_warmup_s: float) -> list[str]:
+    """Warnings for rows whose spread is above target or whose warm-up never reached a steady time."""
+    notes = []
+    noisy = [r for r in rows if r.status is Status.ok and _over_spread_target(r)]
+    if noisy:
+        timings = sorted({r.timing for r in noisy}, key=list(Timing).index)
+        targets = " / ".join(f"{SPREAD_TARGET_PCT[t]:g}% ({t.value})" for t in timings)
+        notes.append(f"{len(noisy)} row(s) have an IQR above {targets} of their median (yellow)")
+    unsettled = [r for r in rows if r.status is Status.ok and r.settled is False]
+    if unsettled:
+        notes.append(
+            f"{len(unsettled)} row(s) did not reach a steady time per call within {max_warmup_s:g} s of "
+            "warm-up ('settled' is false in the results); their times may drift"
+        )
+    return notes
+
+
+def _iqr_cell(row: SpeedRow) -> str:
+    if row.iqr_pct is None:
+        return "—"
+    return f"[yellow]{row.iqr_pct:.2f}[/]" if _over_spread_target(row) else f"{row.iqr_pct:.2f}"
+
+
+# Header, value, and when the column is shown (None: always); columns that no row fills are left out.
+_SPEED_COLUMNS: list[tuple[str, Callable[[SpeedRow], str], Callable[[SpeedRow], bool] | None]] = [
+    ("ms/batch", lambda r: _fmt(r.batch_ms), None),
+    ("ms/ex", lambda r: _fmt(r.example_ms, 4), None),
+    ("IQR %", _iqr_cell, None),
+    # a sample that timed a block of batches: its IQR is then that of block means
+    (
+        "batches/sample",
+        lambda r: "—" if r.calls_per_sample is None else str(r.calls_per_sample),
+        lambda r: (r.calls_per_sample or 1) > 1,
+    ),
+    ("speedup", lambda r: _fmt_speedup(r.speedup), None),
+    ("paper ms/ex", lambda r: _fmt(r.paper_example_ms, 1), lambda r: r.paper_example_ms is not None),
+    ("paper speedup", lambda r: _fmt_speedup(r.paper_speedup), lambda r: r.paper_speedup is not None),
+    ("head ms", lambda r: _fmt(r.head_ms), None),
+    ("head floor ms", lambda r: _fmt(r.head_floor_ms), lambda r: r.head_floor_ms is not None),
+    ("peak MiB", lambda r: _fmt(r.peak_mem_mib, 0), lambda r: r.peak_mem_mib is not None),
+]
+
+
+def speed_table(rows: Sequence[SpeedRow], *, title: str) -> Table:
+    """Table III layout: one row per (architecture, classes, head), the paper's value beside ours."""
+    columns = [(h, get) for h, get, shown in _SPEED_COLUMNS if shown is None or any(map(shown, rows))]
+    table = Table(title=title, title_justify="left")
+    table.add_column("arch", justify="left")
+    table.add_column("k", justify="right")
+    table.add_column("head", justify="left")
+    for header, _ in columns:
+        table.add_column(header, justify="right")
+    previous_arch = None
+    for row in rows:
+        if previous_arch is not None and row.arch != previous_arch:
+            table.add_section()
+        previous_arch = row.arch
+        cells = [escape(row.arch) if row.head is Head.full else "", format_class_count(row.classes), row.head.value]
+        if row.status is not Status.ok:
+            label = "[bold red]OOM[/]" if row.status is Status.oom else "[bold red]failed[/]"
+            table.add_row(*cells, label, *["—"] * (len(columns) - 1))
+        else:
+            table.add_row(*cells, *(get(row) for _, get in columns))
+    return table
+
+
+def speed_figure(rows: Sequence[SpeedRow]) -> Figure:
+    """The paper's Fig. 1: forward time per example against the number of classes, per architecture.
+
+    Solid lines are this run; dashed lines of the same colour are the paper's Table III. Uses
+    matplotlib's object API (no pyplot, so no global backend is changed).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.5, 4.8), dpi=130)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    archs = list(dict.fromkeys(r.arch for r in rows))
+    for index, arch in enumerate(archs):
+        color = f"C{index % 10}"
+        ok = [(r.classes, r.example_ms) for r in rows if r.arch == arch and r.head is Head.full and r.example_ms]
+        if ok:
+            ax.plot([k for k, _ in ok], [ms for _, ms in ok], "o-", color=color, label=arch)
+        paper = PAPER_TABLE_III_SECONDS.get(arch)
+        if paper:
+            ks = sorted(paper)
+            ax.plot(
+                ks, [paper[k] * 1e3 for k in ks], "x--", color=color, alpha=0.6, label=f"{arch} (paper, {PAPER_GPU})"
+            )
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("number of classes k (top-layer units)")
+    ax.set_ylabel("forward time per example [ms]")
+    if rows:
+        first = rows[0]
+        ax.set_title(
+            f"Forward time vs classes ({first.device}, {first.precision}, {first.timing.value}, "
+            f"batch {first.batch_size})"
+        )
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig

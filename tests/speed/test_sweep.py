@@ -1,0 +1,165 @@
+"""The speed sweep on the CPU: every row, speedups, what warm-up did, and failures that keep their rows."""
+
+import json
+
+import pytest
+import torch
+
+from slcbench.errors import SlcbenchError
+from slcbench.results import Head, Measurement, SpeedRow, Status, Timing
+from slcbench.speed.architectures import resolve_arch
+from slcbench.speed.config import Precision, SpeedConfig
+from slcbench.speed.protocol import CPU_QUICK_PROTOCOL, Protocol
+from slcbench.speed.sweep import SweepParts, measure_rows
+
+
+def tiny_config(**overrides):
+    settings = dict(
+        archs=(resolve_arch("resnet18"),),
+        classes=(1, 1000),
+        device="cpu",
+        protocol=Protocol("test", batch_size=2, batches=2, warmup=0),
+        query=True,
+    )
+    settings.update(overrides)
+    return SpeedConfig(**settings)
+
+
+def test_rows_on_cpu_come_with_every_head_and_speedups():
+    rows = list(measure_rows(tiny_config()))
+    assert [(r.classes, r.head) for r in rows] == [(1, "full"), (1000, "full"), (1000, "query")]
+    assert all(r.status is Status.ok and r.timing is Timing.eager and len(r.samples_ms) == 2 for r in rows)
+    assert rows[0].speedup == 1.0
+    assert rows[1].speedup == pytest.approx(rows[1].batch_ms / rows[0].batch_ms)
+    assert rows[1].head_bytes == (512 * 1000 + 1000) * 4
+    assert rows[1].example_ms == pytest.approx(rows[1].batch_ms / 2)
+
+
+def test_each_row_is_announced_before_it_is_measured():
+    started = []
+    rows = list(measure_rows(tiny_config(), on_start=lambda row: started.append((row.classes, row.head))))
+    assert started == [(r.classes, r.head) for r in rows]
+
+
+def test_rows_record_what_warm_up_did_and_how_samples_were_taken():
+    protocol = Protocol("test", batch_size=2, batches=3, warmup=2, settle_pct=50.0, max_warmup_s=5.0, min_sample_ms=9.0)
+    for row in measure_rows(tiny_config(protocol=protocol, query=False)):
+        # CPU timing: one call per sample and no settling, whatever the protocol says (graph timing only).
+        assert row.calls_per_sample == 1 and row.settled is None
+        assert row.warmup_calls == 2 and row.warmup_s > 0
+        json.dumps(row.to_dict(), allow_nan=False)
+
+
+def _broken(message, error=RuntimeError):
+    def build(*_args, **_kwargs):
+        raise error(message)
+
+    return build
+
+
+def test_a_head_that_cannot_be_made_keeps_its_rows_as_out_of_memory():
+    parts = SweepParts(make_head=_broken("CUDA out of memory. Tried to allocate 6 GiB"))
+    rows = list(measure_rows(tiny_config(query=False), parts=parts))
+    assert [(r.classes, r.status) for r in rows] == [(1, "oom"), (1000, "oom")]
+    assert "out of memory" in rows[0].error
+
+
+def test_an_architecture_that_cannot_be_built_keeps_all_its_rows():
+    rows = list(measure_rows(tiny_config(), parts=SweepParts(build_model=_broken("no such weights", ValueError))))
+    assert [(r.classes, r.head, r.status) for r in rows] == [
+        (1, "full", "failed"),
+        (1000, "full", "failed"),
+        (1000, "query", "failed"),
+    ]
+    assert rows[0].error == "ValueError: no such weights"
+
+
+def _query_head_that_runs(forward):
+    """A stand-in for QueryHead (same constructor) whose forward pass is ``forward()``."""
+
+    class StandIn(torch.nn.Module):
+        def __init__(self, *_args):
+            super().__init__()
+
+        def forward(self, _features):
+            return forward()
+
+    return StandIn
+
+
+def test_a_failing_query_row_keeps_the_full_row_of_its_class_count():
+    parts = SweepParts(query_head=_query_head_that_runs(_broken("CUDA out of memory. Tried to allocate 1 GiB")))
+    rows = list(measure_rows(tiny_config(), parts=parts))
+    assert [(r.classes, r.head, r.status) for r in rows] == [
+        (1, "full", "ok"),
+        (1000, "full", "ok"),
+        (1000, "query", "oom"),
+    ]
+    assert rows[1].speedup is not None and rows[1].batch_ms > 0
+
+
+def test_an_out_of_memory_hidden_behind_a_failed_graph_capture_is_still_oom():
+    def capture_invalidated():
+        # What torch.cuda.graph does when an allocation fails inside capture: leaving the context
+        # raises its own error while the OOM is being handled.
+        try:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        except torch.OutOfMemoryError:
+            raise RuntimeError("CUDA error: operation failed due to a previous error during capture")  # noqa: B904
+
+    rows = list(measure_rows(tiny_config(), parts=SweepParts(query_head=_query_head_that_runs(capture_invalidated))))
+    query = [r for r in rows if r.head is Head.query]
+    assert [(r.classes, r.status) for r in query] == [(1000, "oom")]
+    assert query[0].error == "OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"
+
+
+def test_a_failure_with_no_out_of_memory_behind_it_stays_failed():
+    def broken():
+        try:
+            raise ValueError("bad shape")
+        except ValueError as exc:
+            raise RuntimeError("capture failed") from exc
+
+    rows = measure_rows(tiny_config(), parts=SweepParts(query_head=_query_head_that_runs(broken)))
+    query = [r for r in rows if r.head is Head.query]
+    assert [(r.status, r.error) for r in query] == [("failed", "RuntimeError: capture failed")]
+
+
+def test_the_caller_does_not_run_in_the_sweeps_inference_mode_between_rows():
+    rows = measure_rows(tiny_config(query=False))
+    next(rows)
+    assert not torch.is_inference_mode_enabled()
+    assert not torch.zeros(1).is_inference()
+    assert [r.classes for r in rows] == [1000]
+
+
+def test_a_zero_median_has_no_spread_percentage_and_stays_valid_json():
+    row = SpeedRow(
+        arch="a",
+        classes=1,
+        head=Head.full,
+        precision="fp32",
+        timing=Timing.eager,
+        channels_last=False,
+        compiled=False,
+        batch_size=1,
+        device="cpu",
+    )
+    row.record(Measurement((0.0, 0.0, 0.0)))
+    assert row.iqr_pct is None
+    json.dumps(row.to_dict(), allow_nan=False)
+
+
+def test_tf32_on_cpu_is_refused_when_the_config_is_made():
+    with pytest.raises(SlcbenchError, match="tf32"):
+        tiny_config(precision=Precision.tf32)
+
+
+def test_cpu_default_protocol_is_labelled_not_paper():
+    assert CPU_QUICK_PROTOCOL.name == "cpu-quick"
+    assert (
+        CPU_QUICK_PROTOCOL.customised(batch_size=None, batches=None, warmup=None, min_sample_ms=None)
+        == CPU_QUICK_PROTOCOL
+    )
+    custom = CPU_QUICK_PROTOCOL.customised(batch_size=2, batches=None, warmup=None, min_sample_ms=None)
+    assert (custom.name, custom.batch_size, custom.batches) == ("cpu-quick+custom", 2, CPU_QUICK_PROTOCOL.batches)
