@@ -90,3 +90,4 @@ OUTPUT_FORMATS.register("csv", OutputFormat(".csv", "table (pandas DataFrame)", 
 OUTPUT_FORMATS.register("txt", OutputFormat(".txt", "text (str)", lambda text: str(text).encode("utf-8")))
 OUTPUT_FORMATS.register("npz", OutputFormat(".npz", "arrays (dict of numpy arrays)", _npz_bytes))
 OUTPUT_FORMATS.register("png", OutputFormat(".png", "figure (matplotlib Figure)", _png_bytes))
+OUTPUT_FORMATS.register("md", OutputFormat(".md", "Markdown text (str)", lambda text: str(text).encode("utf-8")))

@@ -33,7 +33,10 @@ class ResultsKind(StrEnum):
         }[self.value]
 
 
-SPEED_SCHEMA_VERSION = 1
+SPEED_SCHEMA_VERSION = 2
+DEFAULT_CONFIDENCE = 0.95  # of every interval in a results file
+# Version 1 rows lack the intervals and the paired samples; they are read as rows without them.
+SPEED_SCHEMA_VERSIONS_READ = (1, 2)
 TRAIN_SCHEMA_VERSION = 1
 
 
@@ -57,6 +60,31 @@ class Timing(StrEnum):
 
     graph = "graph"
     eager = "eager"
+
+
+@dataclass(frozen=True)
+class Interval:
+    """An estimate with its confidence interval (``low``/``high`` None when the samples cannot give one)."""
+
+    estimate: float
+    low: float | None
+    high: float | None
+    confidence: float
+    method: str
+
+    @property
+    def decided(self) -> bool:
+        return self.low is not None and self.high is not None
+
+    def bounds(self) -> list[float] | None:
+        """``[low, high]`` as results files hold an interval; None when there is none."""
+        return [self.low, self.high] if self.low is not None and self.high is not None else None
+
+    def half_width_pct(self) -> float | None:
+        """The larger distance from the estimate to an end, as a percentage of the estimate."""
+        if self.low is None or self.high is None or self.estimate == 0:
+            return None
+        return 100.0 * max(self.estimate - self.low, self.high - self.estimate) / abs(self.estimate)
 
 
 @dataclass(frozen=True)
@@ -179,11 +207,21 @@ class SpeedRow:
     warmup_calls: int | None = None
     warmup_s: float | None = None
     settled: bool | None = None
+    batch_ms_ci: list[float] | None = None  # interval of the median batch time
+    head_ms_ci: list[float] | None = None
+    speedup_ci: list[float] | None = None
+    speedup_method: str | None = None
+    blocks: int | None = None  # A-B-B-A blocks timed against the k=1 reference
+    speedup_half_width_pct: float | None = None
+    converged: bool | None = None  # adaptive sampling reached its target width (None: no target)
+    ratio_samples: list[float] = field(default_factory=list)  # one ratio per A-B-B-A block
+    reference_samples_ms: list[float] = field(default_factory=list)  # the k=1 samples interleaved with this row's
     samples_ms: list[float] = field(default_factory=list)
 
-    def record(self, measurement: Measurement) -> None:
-        """Fill the timing fields from ``measurement`` (the one place its statistics enter a row)."""
+    def record(self, measurement: Measurement, median: Interval | None = None) -> None:
+        """Fill the timing fields from ``measurement`` and the interval of its ``median``."""
         self.batch_ms = measurement.median
+        self.batch_ms_ci = median.bounds() if median is not None else None
         self.batch_ms_q1 = measurement.q1
         self.batch_ms_q3 = measurement.q3
         self.batch_ms_min = measurement.min
@@ -197,6 +235,19 @@ class SpeedRow:
             self.warmup_calls = measurement.warmup.calls
             self.warmup_s = measurement.warmup.seconds
             self.settled = measurement.warmup.settled
+
+    def record_speedup(
+        self, speedup: Interval, *, ratios: list[float], reference_ms: list[float], converged: bool | None
+    ) -> None:
+        """The paired estimate of time(this row) / time(k=1) from its A-B-B-A blocks."""
+        self.speedup = speedup.estimate
+        self.speedup_ci = speedup.bounds()
+        self.speedup_method = speedup.method
+        self.speedup_half_width_pct = speedup.half_width_pct()
+        self.blocks = len(ratios)
+        self.converged = converged
+        self.ratio_samples = list(ratios)
+        self.reference_samples_ms = list(reference_ms)
 
     @property
     def measurement(self) -> Measurement | None:
@@ -251,6 +302,9 @@ class SpeedRow:
 
 RowKey = tuple[tuple[str, Any], ...]
 
+# The raw samples of a row: in the JSON, not in the CSV.
+SAMPLE_FIELDS = ("ratio_samples", "reference_samples_ms", "samples_ms")
+
 # The configuration that makes two speed rows "the same measurement" (status and timings excluded).
 SPEED_ROW_IDENTITY: tuple[str, ...] = tuple(f.name for f in fields(SpeedRow) if f.metadata.get("identity"))
 
@@ -263,6 +317,9 @@ TIMING_SETTINGS = (
     "settle_pct",
     "max_warmup_s",
     "min_sample_ms",
+    "blocks",
+    "ci_target_pct",
+    "row_budget_s",
     "cudnn_benchmark",
     "tf32_matmul",
     "cast",
@@ -290,6 +347,11 @@ def _float_list(value: Any) -> list[float]:
     return [] if None in numbers else numbers  # type: ignore[return-value]
 
 
+def _bounds(value: Any) -> list[float] | None:
+    numbers = _float_list(value)
+    return numbers if len(numbers) == 2 and numbers[0] <= numbers[1] else None
+
+
 # How an optional SpeedRow field is read from JSON, by its annotation: a value of another type is null.
 _FIELD_READERS: dict[str, Any] = {
     "float | None": finite_number,
@@ -297,6 +359,7 @@ _FIELD_READERS: dict[str, Any] = {
     "bool | None": lambda v: v if isinstance(v, bool) else None,
     "str | None": lambda v: v if isinstance(v, str) else None,
     "list[float]": _float_list,
+    "list[float] | None": _bounds,
 }
 
 

@@ -26,37 +26,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as scipy_stats
 
-DEFAULT_CONFIDENCE = 0.95
+from slcbench.results import DEFAULT_CONFIDENCE, Interval
+
 # Exact Mann-Whitney null distribution up to this many samples a side (an array of n*m+1 counts).
 EXACT_MAX_SAMPLES = 50
 # Pairwise differences are taken of at most this many samples a side (a seeded random subset beyond).
 MAX_PAIRED_SAMPLES = 2000
-
-
-@dataclass(frozen=True)
-class Interval:
-    """An estimate with its confidence interval (``low``/``high`` None when the samples cannot give one)."""
-
-    estimate: float
-    low: float | None
-    high: float | None
-    confidence: float
-    method: str
-
-    @property
-    def decided(self) -> bool:
-        return self.low is not None and self.high is not None
-
-    def half_width_pct(self) -> float | None:
-        """The larger distance from the estimate to an end, as a percentage of the estimate."""
-        if self.low is None or self.high is None or self.estimate == 0:
-            return None
-        return 100.0 * max(self.estimate - self.low, self.high - self.estimate) / abs(self.estimate)
 
 
 MEDIAN_METHOD = "median, order-statistic (binomial) interval"

@@ -1,11 +1,13 @@
 """Reading the two kinds of results file that ``slcbench compare`` judges, into one row shape.
 
-* ``slcbench speed`` JSON (``"kind": "slcbench.speed"``): rows are ``SpeedRow`` objects of the
-  results schema, identified by ``SPEED_ROW_IDENTITY``. A row's time is ``batch_ms`` (median per
-  batch), its spread ``iqr_pct`` and its in-run reference ``speedup`` = time(k) / time(k=1).
+* ``slcbench speed`` JSON (``"kind": "slcbench.speed"``, schema versions 1 and 2): rows are
+  ``SpeedRow`` objects of the results schema, identified by ``SPEED_ROW_IDENTITY``. A row's time is
+  ``batch_ms`` (median per batch) with its raw ``samples_ms``, its spread ``iqr_pct``, and its in-run
+  reference ``speedup`` = time(k) / time(k=1), since version 2 with the ratio of each A-B-B-A block
+  (``ratio_samples``). Version 1 files carry no block ratios: their speedups compare as points.
 * pytest-benchmark JSON (``pytest --benchmark-json FILE``): a row is identified by ``fullname``; its
-  time is ``stats.median`` (seconds, held here in milliseconds) and its spread ``stats.iqr / stats.median``.
-  There is no in-run reference.
+  time is ``stats.median`` (seconds, held here in milliseconds) with the raw times ``stats.data``,
+  and its spread ``stats.iqr / stats.median``. There is no in-run reference.
 
 Unreadable files, unknown kinds, empty files and duplicate rows raise SlcbenchError naming the file.
 """
@@ -21,7 +23,7 @@ from typing import Any
 from slcbench.errors import SlcbenchError
 from slcbench.results import (
     ENVIRONMENT_FIELDS,
-    SPEED_SCHEMA_VERSION,
+    SPEED_SCHEMA_VERSIONS_READ,
     TIMING_SETTINGS,
     ResultsKind,
     RowKey,
@@ -46,6 +48,9 @@ class ComparedRow:
     spread_pct: float | None
     ratio: float | None
     calls_per_sample: int | None = None  # batches averaged per sample (speed rows); None where unknown
+    samples_ms: tuple[float, ...] = ()  # raw times of the timed unit; () where the file has none
+    ratio_samples: tuple[float, ...] = ()  # one ratio to the reference per A-B-B-A block
+    reference: bool = False  # the row every ratio of its run is relative to (k=1)
 
     @classmethod
     def of_speed_row(cls, row: SpeedRow) -> ComparedRow:
@@ -57,6 +62,9 @@ class ComparedRow:
             spread_pct=row.iqr_pct,
             ratio=row.speedup,
             calls_per_sample=row.calls_per_sample,
+            samples_ms=tuple(row.samples_ms),
+            ratio_samples=tuple(row.ratio_samples),
+            reference=row.classes == 1 and row.head == "full",
         )
 
 
@@ -125,10 +133,9 @@ def _check_unique(path: Path, rows: list[ComparedRow], describe: Callable[[RowKe
 
 def _load_speed(path: Path, payload: dict[str, Any]) -> ResultsFile:
     version = payload.get("schema_version")
-    if version != SPEED_SCHEMA_VERSION:
-        raise SlcbenchError(
-            f"{path} has speed schema_version {version!r}; this slcbench reads version {SPEED_SCHEMA_VERSION}"
-        )
+    if version not in SPEED_SCHEMA_VERSIONS_READ:
+        readable = " and ".join(map(str, SPEED_SCHEMA_VERSIONS_READ))
+        raise SlcbenchError(f"{path} has speed schema_version {version!r}; this slcbench reads versions {readable}")
     entries = payload.get("rows")
     if not isinstance(entries, list):
         raise SlcbenchError(f'{path} has no "rows" list')
@@ -167,6 +174,9 @@ def _load_pytest_benchmark(path: Path, payload: dict[str, Any]) -> ResultsFile:
         if median is None or median <= 0:
             raise SlcbenchError(f"{path}: benchmark {name} has no positive stats.median")
         iqr = finite_number(stats.get("iqr"))
+        data = stats.get("data")
+        seconds = [finite_number(v) for v in data] if isinstance(data, list) else []
+        usable = all(s is not None and s > 0 for s in seconds)
         rows.append(
             ComparedRow(
                 key=(("benchmark", name),),
@@ -175,6 +185,7 @@ def _load_pytest_benchmark(path: Path, payload: dict[str, Any]) -> ResultsFile:
                 time_ms=median * 1e3,
                 spread_pct=None if iqr is None else 100.0 * iqr / median,
                 ratio=None,
+                samples_ms=tuple(s * 1e3 for s in seconds if s is not None) if usable else (),
             )
         )
     _check_unique(path, rows, lambda key: str(key[0][1]))

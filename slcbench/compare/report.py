@@ -1,14 +1,15 @@
-"""The comparison table and its one-line summary."""
+"""The comparison as people and CI jobs read it: the table, the one-line summary, JSON and Markdown."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from slcbench.compare.verdicts import Basis, Comparison, Verdict
+from slcbench.class_counts import format_class_count
+from slcbench.compare.config import Basis
+from slcbench.compare.verdicts import Comparison, Judgement, Method, RowComparison, Verdict
 from slcbench.results import RowKey
 
 # Identity fields always shown in a row's label; the others only where rows differ in them.
@@ -17,10 +18,13 @@ _VERDICT_STYLE = {
     Verdict.ok: "",
     Verdict.regressed: "bold red",
     Verdict.improved: "green",
+    Verdict.inconclusive: "yellow",
     Verdict.missing_in_new: "yellow",
     Verdict.new_only: "cyan",
     Verdict.not_comparable: "magenta",
 }
+COMPARE_KIND = "slcbench.compare"
+COMPARE_SCHEMA_VERSION = 1
 
 
 def format_ms(value: float | None) -> str:
@@ -36,7 +40,18 @@ def format_change(change: float | None) -> str:
     return "-" if change is None else f"{change * 100:+.1f}%"
 
 
-def _format_compared(value: float | None, basis: Basis | None) -> str:
+def format_interval(judgement: Judgement | None) -> str:
+    """``[-1.2, +3.4]%`` for an interval, ``point`` for a point comparison, ``none`` where none could be had."""
+    if judgement is None:
+        return "-"
+    if judgement.method is Method.point:
+        return "point"
+    if judgement.low is None or judgement.high is None:
+        return "none"
+    return f"[{judgement.low * 100:+.1f}, {judgement.high * 100:+.1f}]%"
+
+
+def _format_value(value: float | None, basis: Basis) -> str:
     if value is None:
         return "-"
     return f"{value:.3f}x" if basis is Basis.ratio else format_ms(value)
@@ -46,7 +61,7 @@ def _format_field(name: str, value: Any) -> str:
     if name in ("benchmark", "arch"):
         return str(value)
     if name == "classes":
-        return f"k={value}"
+        return f"k={format_class_count(value)}" if isinstance(value, int) else f"k={value}"
     return f"{name}={value}"
 
 
@@ -69,7 +84,13 @@ def comparison_summary(comparison: Comparison, labels: dict[RowKey, str] | None 
     parts = [f"{len(regressed)} of {matched} matched rows regressed beyond +{comparison.max_regression * 100:g}%"]
     if regressed:
         parts[0] += ": " + "; ".join(labels[row.key] for row in regressed)
-    for verdict in (Verdict.improved, Verdict.not_comparable, Verdict.missing_in_new, Verdict.new_only):
+    for verdict in (
+        Verdict.inconclusive,
+        Verdict.improved,
+        Verdict.not_comparable,
+        Verdict.missing_in_new,
+        Verdict.new_only,
+    ):
         count = len(comparison.with_verdict(verdict))
         if count:
             parts.append(f"{count} {verdict.value}")
@@ -84,44 +105,132 @@ def _format_time_pair(before: float | None, after: float | None) -> str:
     return f"{first} -> {second}"
 
 
+def _time_info(row: RowComparison) -> str:
+    info = _format_time_pair(row.baseline_time_ms, row.new_time_ms)
+    time = row.judged_on(Basis.time)
+    if time is not None and row.main is not time:
+        info += f" ({format_change(time.change)} {format_interval(time)})"
+    return info
+
+
+def caption(comparison: Comparison, common: str = "") -> str:
+    """What the numbers mean: threshold, change, interval level, bases."""
+    text = (
+        f"threshold ±{comparison.max_regression * 100:g}%; change = new / baseline - 1 (positive = slower); "
+        f"intervals {100 * comparison.confidence:.4g}% each, so that all hold together at "
+        f"{100 * (1 - comparison.alpha):g}% (Hodges-Lehmann change, Moses interval)"
+    )
+    if any(row.judged_on(Basis.ratio) for row in comparison.rows):
+        text += "; a value with x is the batch time relative to k=1 in the same run"
+    if comparison.same_machine:
+        text += "; one machine: absolute times are judged too"
+    return f"all rows: {common}\n{text}" if common else text
+
+
 def comparison_table(comparison: Comparison, labels: dict[RowKey, str], common: str) -> Table:
-    """Baseline, new, change and verdict per row; times shown beside ratios for information."""
-    caption = f"threshold +{comparison.max_regression * 100:g}%; change = new / baseline - 1 (positive = slower)"
-    if any(row.basis is Basis.ratio for row in comparison.rows):
-        caption += "; a value with x is the batch time relative to k=1 in the same run"
-    if common:
-        caption = f"all rows: {common}\n{caption}"
+    """Baseline, new, change with its interval, and verdict per row; times shown for information."""
     # Names such as test_x[k=1] would be read as rich markup: every text from a file is escaped.
     table = Table(
         title=escape(f"{comparison.kind.description}: {comparison.baseline.path} -> {comparison.new.path}"),
-        caption=escape(caption),
+        caption=escape(caption(comparison, common)),
     )
     table.add_column("row", overflow="fold")
     table.add_column("baseline", justify="right")
     table.add_column("new", justify="right")
     table.add_column("change", justify="right", no_wrap=True)
+    table.add_column("interval", justify="right", no_wrap=True)
     table.add_column("verdict", no_wrap=True)
     table.add_column("time (info)", justify="right")
     table.add_column("note", overflow="fold")
     for row in comparison.rows:
-        time_info = _format_time_pair(row.baseline_time_ms, row.new_time_ms)
-        if row.time_change is not None and row.basis is Basis.ratio:
-            time_info += f" ({format_change(row.time_change)})"
+        main = row.main
         style = _VERDICT_STYLE[row.verdict]
         table.add_row(
             escape(labels[row.key]),
-            _format_compared(row.baseline, row.basis),
-            _format_compared(row.new, row.basis),
-            format_change(row.change),
+            _format_value(main.baseline, main.basis) if main else "-",
+            _format_value(main.new, main.basis) if main else "-",
+            format_change(main.change) if main else "-",
+            format_interval(main),
             f"[{style}]{row.verdict.value}[/]" if style else row.verdict.value,
-            time_info,
+            _time_info(row),
             escape(row.note),
         )
     return table
 
 
-def render_comparison(comparison: Comparison, console: Console) -> str:
-    """Print the table; return the one-line summary (the caller prints it where it belongs)."""
+def _judgement_json(judgement: Judgement) -> dict[str, Any]:
+    return {
+        "basis": judgement.basis.value,
+        "method": judgement.method.value,
+        "baseline": judgement.baseline,
+        "new": judgement.new,
+        "change": judgement.change,
+        "ci": [judgement.low, judgement.high] if judgement.low is not None else None,
+        "verdict": judgement.verdict.value,
+        "samples": judgement.samples,
+        "samples_to_decide": judgement.samples_to_decide,
+    }
+
+
+def comparison_document(comparison: Comparison, *, passed: bool) -> dict[str, Any]:
+    """The ``--json`` document: the settings of the judgement and one object per row."""
+    labels, _ = row_labels([row.key for row in comparison.rows])
+    rows = []
+    for row in comparison.rows:
+        main = row.main
+        rows.append(
+            {
+                "name": labels[row.key],
+                "key": dict(row.key),
+                "verdict": row.verdict.value,
+                "change": main.change if main else None,
+                "ci": [main.low, main.high] if main is not None and main.low is not None else None,
+                "basis": main.basis.value if main else None,
+                "method": main.method.value if main else None,
+                "judgements": [_judgement_json(j) for j in row.judgements],
+                "baseline_time_ms": row.baseline_time_ms,
+                "new_time_ms": row.new_time_ms,
+                "note": row.note,
+            }
+        )
+    return {
+        "kind": COMPARE_KIND,
+        "schema_version": COMPARE_SCHEMA_VERSION,
+        "baseline": str(comparison.baseline.path),
+        "new": str(comparison.new.path),
+        "files": comparison.kind.value,
+        "threshold": comparison.max_regression,
+        "false_alarm_rate": comparison.alpha,
+        "confidence_per_row": comparison.confidence,
+        "same_machine": comparison.same_machine,
+        "environment_differences": list(comparison.environment_differences),
+        "settings_differences": list(comparison.settings_differences),
+        "passed": passed,
+        "summary": comparison_summary(comparison, labels),
+        "rows": rows,
+    }
+
+
+def _markdown_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def comparison_markdown(comparison: Comparison, *, passed: bool) -> str:
+    """A summary for a CI job page or a pull-request comment: the verdict line, then the rows worth a look."""
     labels, common = row_labels([row.key for row in comparison.rows])
-    console.print(comparison_table(comparison, labels, common))
-    return comparison_summary(comparison, labels)
+    lines = [f"**{'PASS' if passed else 'FAIL'}**: {_markdown_cell(comparison_summary(comparison, labels))}", ""]
+    lines += ["| row | verdict | change | interval | baseline | new | note |", "|---|---|---:|---:|---:|---:|---|"]
+    for row in comparison.rows:
+        main = row.main
+        cells = [
+            labels[row.key],
+            f"**{row.verdict.value}**" if row.verdict is Verdict.regressed else row.verdict.value,
+            format_change(main.change) if main else "-",
+            format_interval(main),
+            _format_value(main.baseline, main.basis) if main else format_ms(row.baseline_time_ms),
+            _format_value(main.new, main.basis) if main else format_ms(row.new_time_ms),
+            row.note,
+        ]
+        lines.append("| " + " | ".join(_markdown_cell(c) for c in cells) + " |")
+    lines += ["", f"_{_markdown_cell(caption(comparison, common))}_", ""]
+    return "\n".join(lines)

@@ -1,71 +1,104 @@
 """Judging two results files of the same kind row by row: the verdicts of ``slcbench compare``.
 
-The compared value is either the reference ratio (``Basis.ratio``, the default, used when both rows
-carry it) or the median time (``Basis.time``). Ratios cancel the speed of the machine, which drifts
-between CI runs; absolute times are still reported beside them, for information.
+What is compared. On the ``ratio`` basis (the default) a speed row's time relative to k=1 in its own
+run, which cancels the speed of the machine; on the ``time`` basis its time. The k=1 rows, whose
+ratio is 1 by definition, and pytest-benchmark rows, which have no reference, compare on time. When
+both files come from the same machine (equal ``ENVIRONMENT_FIELDS``), every row's time is judged as
+well, so that a uniform slowdown is never hidden behind unchanged ratios.
 
-Change is ``new / baseline - 1``: for both times and reference ratios a larger value means slower,
-so a positive change is a slowdown. A matched row's verdict, for a threshold t (a fraction):
+How. The change is new / baseline - 1 (positive = slower). Where both rows carry raw samples (times,
+or the ratios of A-B-B-A blocks) it is estimated with a confidence interval from all of them
+(``slcbench.stats.change_interval``: Hodges-Lehmann on log times, Moses interval; distribution-free).
+The intervals of all rows are simultaneous: each is taken at 1 - alpha / m for m judged values
+(Bonferroni), so that unchanged code sees any row called regressed or improved with probability at
+most alpha (``--false-alarm-rate``). Rows without raw samples (older files) fall back to comparing
+two numbers, labelled ``point``.
 
-* ``regressed``: change > t, or the row ran in the baseline (status "ok") but not in the new run
-  (e.g. out of memory): a configuration that stopped working is the worst slowdown;
-* ``improved``: change < -t;
-* ``ok``: otherwise (|change| <= t);
+Verdicts for a threshold t (a fraction):
+
+* ``regressed``: slower beyond the threshold and significantly so (estimate > t, interval above 0);
+  for a point comparison, change > t. Also a row that ran in the baseline but not in the new run
+  (e.g. out of memory): a configuration that stopped working is the worst slowdown.
+* ``improved``: the mirror image (estimate < -t, interval below 0).
+* ``ok``: the whole interval lies within [-t, t] (a point: |change| <= t).
+* ``inconclusive``: none of these: the noise, at this many samples, cannot tell (the note says about
+  how many samples a side, or how much less noise, would decide it).
 * ``not-comparable``: the baseline row did not run, or a compared value is missing, zero or not finite.
+* ``missing-in-new``, ``new-only``: rows in one file only; reported, never dropped.
 
-Rows present in only one file are ``missing-in-new`` or ``new-only``; they are reported, never dropped.
-Differences that leave rows matched but make them less alike are warnings, not verdicts: the
-``ENVIRONMENT_FIELDS`` (another GPU, driver or torch), the speed ``TIMING_SETTINGS`` (warm-up,
-sample length, cuDNN autotuning, ...), and, per row, a different number of batches per sample
-(which changes the IQR but not the median). Files of different kinds, and pairs with no row in
-common, raise SlcbenchError.
+Differences that leave rows matched but make them less alike are warnings: another machine or
+software (``ENVIRONMENT_FIELDS``), other ``TIMING_SETTINGS``, or another number of batches per
+sample (which changes the IQR but not the median). Files of different kinds, and pairs with no row
+in common, raise SlcbenchError.
 """
 
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
-from slcbench.compare.files import ComparedRow, ResultsFile, load_results
+from slcbench.compare.config import Basis
+from slcbench.compare.files import ComparedRow, ResultsFile
 from slcbench.errors import SlcbenchError
-from slcbench.results import ENVIRONMENT_FIELDS, TIMING_SETTINGS, ResultsKind, RowKey, Status
+from slcbench.results import ENVIRONMENT_FIELDS, TIMING_SETTINGS, Interval, ResultsKind, RowKey, Status
+from slcbench.stats import change_interval, samples_to_decide
 
-_TOLERANCE = 1e-9
-
-
-class Basis(StrEnum):
-    """What is compared: the in-run reference ratio (where both rows carry one) or the median time."""
-
-    ratio = "ratio"
-    time = "time"
+_TOLERANCE = 1e-9  # 1.1 / 1.0 - 1 is 0.10000000000000009: "exactly 10% slower" passes at 10%
 
 
 class Verdict(StrEnum):
     ok = "ok"
     regressed = "regressed"
     improved = "improved"
+    inconclusive = "inconclusive"
     missing_in_new = "missing-in-new"
     new_only = "new-only"
     not_comparable = "not-comparable"
+
+
+# Worse first: the verdict that decides a row judged on two bases.
+_SEVERITY = (Verdict.regressed, Verdict.inconclusive, Verdict.improved, Verdict.ok)
+
+
+class Method(StrEnum):
+    interval = "interval"  # raw samples on both sides: an estimate with a simultaneous interval
+    point = "point"  # one number a side (no raw samples): compared against the threshold only
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """One compared value of a row: the change, its interval where there is one, and the verdict."""
+
+    basis: Basis
+    method: Method
+    baseline: float
+    new: float
+    change: float
+    low: float | None
+    high: float | None
+    verdict: Verdict
+    samples: int | None = None  # samples a side, the fewer of the two
+    samples_to_decide: int | None = None  # samples a side that would decide an inconclusive row
 
 
 @dataclass(frozen=True)
 class RowComparison:
     key: RowKey
     verdict: Verdict
-    basis: Basis | None  # what ``baseline``/``new``/``change`` are; None when nothing was compared
-    baseline: float | None
-    new: float | None
-    change: float | None  # new / baseline - 1 (positive = slower)
+    judgements: tuple[Judgement, ...]  # what was compared: the basis first, then absolute time (same machine)
     baseline_time_ms: float | None
     new_time_ms: float | None
-    time_change: float | None  # change of the median time, reported for information
     note: str
+
+    @property
+    def main(self) -> Judgement | None:
+        return self.judgements[0] if self.judgements else None
+
+    def judged_on(self, basis: Basis) -> Judgement | None:
+        return next((j for j in self.judgements if j.basis is basis), None)
 
 
 @dataclass(frozen=True)
@@ -74,6 +107,9 @@ class Comparison:
     baseline: ResultsFile
     new: ResultsFile
     max_regression: float  # threshold as a fraction (0.1 = 10%)
+    alpha: float  # family-wise false-alarm rate
+    confidence: float  # of each row's interval: 1 - alpha / judged values
+    same_machine: bool
     rows: tuple[RowComparison, ...]
     environment_differences: tuple[str, ...]  # "field: baseline value vs new value"
     settings_differences: tuple[str, ...] = ()  # likewise for TIMING_SETTINGS
@@ -92,63 +128,13 @@ class Comparison:
                 lines.append(f"the runs' {what} differ ({'; '.join(differences)}): {consequence}")
         return lines
 
-    def failed(self, *, fail_on_missing: bool = False) -> bool:
-        """A row regressed, or (with ``fail_on_missing``) a baseline row is missing from the new file."""
-        missing = bool(self.with_verdict(Verdict.missing_in_new))
-        return bool(self.with_verdict(Verdict.regressed)) or (fail_on_missing and missing)
-
-
-@dataclass(frozen=True)
-class CompareConfig:
-    """What ``slcbench compare`` is asked: two files, the threshold (``"10%"``), the basis, the exit rule."""
-
-    baseline: Path
-    new: Path
-    max_regression: str = "10%"
-    basis: Basis = Basis.ratio
-    fail_on_missing: bool = False
-
-    def __post_init__(self) -> None:
-        parse_max_regression(self.max_regression)
-
-    @property
-    def threshold(self) -> float:
-        return parse_max_regression(self.max_regression)
-
-
-# ---- threshold -------------------------------------------------------------------------------
-
-# An optional minus (refused with its own message), a decimal, a percent sign; ASCII digits: not '１０%'.
-_PERCENT = re.compile(r"^\s*(-?)\s*(\d+(?:\.\d*)?|\.\d+)\s*%\s*$", re.ASCII)
-
-
-def parse_max_regression(text: str) -> float:
-    """``"10%"`` -> 0.1. The percent sign is required.
-
-    A bare number is rejected because it is ambiguous: ``10`` reads as 10% here but as 10 seconds in
-    pytest-benchmark's ``--benchmark-compare-fail``, and ``0.1`` could mean 10% or 0.1%. Any
-    non-negative decimal percentage is accepted (``0%`` fails on any slowdown; ``150%`` allows 2.5x);
-    exponents such as ``1e3%`` are not.
-    """
-    match = _PERCENT.match(text)
-    if match is not None and match.group(1):
-        raise SlcbenchError(f"--max-regression must not be negative (0% fails on any slowdown); got {text!r}")
-    if match is None:
-        hint = ""
-        try:
-            number = float(text)
-        except ValueError:
-            pass
-        else:
-            if math.isfinite(number) and number >= 0:
-                hint = f" (did you mean {number:g}% or {number * 100:g}%?)"
-        raise SlcbenchError(
-            f"--max-regression must be a percentage with a % sign, e.g. 10% or 2.5%; got {text!r}{hint}"
+    def failed(self, *, fail_on_missing: bool = False, fail_on_inconclusive: bool = False) -> bool:
+        """A row regressed, or (when asked) a baseline row is missing from NEW or a row is inconclusive."""
+        return (
+            bool(self.with_verdict(Verdict.regressed))
+            or (fail_on_missing and bool(self.with_verdict(Verdict.missing_in_new)))
+            or (fail_on_inconclusive and bool(self.with_verdict(Verdict.inconclusive)))
         )
-    return float(match.group(2)) / 100.0
-
-
-# ---- comparing -------------------------------------------------------------------------------
 
 
 def _change(baseline: float | None, new: float | None) -> float | None:
@@ -157,65 +143,122 @@ def _change(baseline: float | None, new: float | None) -> float | None:
     return new / baseline - 1.0
 
 
+def interval_verdict(interval: Interval, threshold: float) -> Verdict:
+    """The verdict of a change with its interval (see the module docstring)."""
+    if interval.low is None or interval.high is None:
+        return Verdict.inconclusive
+    if interval.estimate > threshold + _TOLERANCE and interval.low > 0:
+        return Verdict.regressed
+    if interval.estimate < -threshold - _TOLERANCE and interval.high < 0:
+        return Verdict.improved
+    if interval.low >= -threshold - _TOLERANCE and interval.high <= threshold + _TOLERANCE:
+        return Verdict.ok
+    return Verdict.inconclusive
+
+
+def point_verdict(change: float, threshold: float) -> Verdict:
+    if change > threshold + _TOLERANCE:
+        return Verdict.regressed
+    if change < -threshold - _TOLERANCE:
+        return Verdict.improved
+    return Verdict.ok
+
+
+def _samples_to_decide(interval: Interval, samples: int, threshold: float) -> int | None:
+    """Samples a side that would shrink the interval enough to decide (None when none would)."""
+    if interval.low is None or interval.high is None:
+        return None
+    half_width = (interval.high - interval.low) / 2
+    distance = abs(interval.estimate)
+    needed = threshold - distance if distance < threshold else distance
+    return samples_to_decide(samples, half_width, needed)
+
+
+def judge(
+    basis: Basis,
+    baseline_samples: Sequence[float],
+    new_samples: Sequence[float],
+    baseline: float,
+    new: float,
+    threshold: float,
+    confidence: float,
+) -> Judgement:
+    """The change of one value between two rows: with an interval where both sides have raw samples."""
+    change = _change(baseline, new)
+    assert change is not None
+    if not baseline_samples or not new_samples:
+        return Judgement(basis, Method.point, baseline, new, change, None, None, point_verdict(change, threshold))
+    interval = change_interval(baseline_samples, new_samples, confidence)
+    samples = min(len(baseline_samples), len(new_samples))
+    verdict = interval_verdict(interval, threshold)
+    decide = _samples_to_decide(interval, samples, threshold) if verdict is Verdict.inconclusive else None
+    return Judgement(
+        basis, Method.interval, baseline, new, interval.estimate, interval.low, interval.high, verdict, samples, decide
+    )
+
+
+def _bases(baseline: ComparedRow, new: ComparedRow, basis: Basis, same_machine: bool) -> list[Basis]:
+    """What a matched pair of rows is judged on: its ratio where asked and both carry one, beside its
+    time on one machine; the time alone on the time basis or for rows without a ratio. The reference
+    row's ratio is 1 by definition: only its time is judged, and only on one machine."""
+    if basis is Basis.time or baseline.ratio is None or new.ratio is None:
+        return [Basis.time]
+    if baseline.reference:
+        return [Basis.time] if same_machine else []
+    return [Basis.ratio, Basis.time] if same_machine else [Basis.ratio]
+
+
 def compare_rows(
-    baseline: ComparedRow, new: ComparedRow, max_regression: float, basis: Basis = Basis.ratio
+    baseline: ComparedRow, new: ComparedRow, bases: Sequence[Basis], threshold: float, confidence: float
 ) -> RowComparison:
     """The verdict for one matched pair of rows (see the module docstring for the rules)."""
-    time_change = _change(baseline.time_ms, new.time_ms)
 
-    def result(
-        verdict: Verdict,
-        used: Basis | None,
-        base_value: float | None,
-        new_value: float | None,
-        change: float | None,
-        note: str = "",
-    ) -> RowComparison:
-        return RowComparison(
-            key=baseline.key,
-            verdict=verdict,
-            basis=used,
-            baseline=base_value,
-            new=new_value,
-            change=change,
-            baseline_time_ms=baseline.time_ms,
-            new_time_ms=new.time_ms,
-            time_change=time_change,
-            note=note,
-        )
+    def result(verdict: Verdict, judgements: tuple[Judgement, ...] = (), note: str = "") -> RowComparison:
+        return RowComparison(baseline.key, verdict, judgements, baseline.time_ms, new.time_ms, note)
 
     if baseline.status is not Status.ok:
         note = f"baseline: {baseline.status}" + (f"; new: {new.status}" if new.status is not Status.ok else "")
-        return result(Verdict.not_comparable, None, None, None, None, note)
+        return result(Verdict.not_comparable, note=note)
     if new.status is not Status.ok:
         detail = f" ({new.error})" if new.error else ""
-        return result(Verdict.regressed, None, None, None, None, f"new run: {new.status}{detail}; baseline ran")
-
-    use_ratio = basis is Basis.ratio and baseline.ratio is not None and new.ratio is not None
-    used = Basis.ratio if use_ratio else Basis.time
-    base_value, new_value = (baseline.ratio, new.ratio) if use_ratio else (baseline.time_ms, new.time_ms)
-    notes = []
-    if basis is Basis.ratio and not use_ratio and (baseline.ratio is not None or new.ratio is not None):
+        return result(Verdict.regressed, note=f"new run: {new.status}{detail}; baseline ran")
+    if not bases:
+        return result(
+            Verdict.ok, note="the reference (k=1): its ratio is 1 by definition; times of two machines are not compared"
+        )
+    judgements: list[Judgement] = []
+    notes: list[str] = []
+    if bases[0] is Basis.time and (baseline.ratio is not None) != (new.ratio is not None):
         notes.append("no reference ratio in one file; compared times")
-    change = _change(base_value, new_value)
-    if change is None:
-        return result(Verdict.not_comparable, used, base_value, new_value, None, f"{used.value} is zero or missing")
-    spreads = [s for s in (baseline.spread_pct, new.spread_pct) if s is not None]
-    if spreads and max(spreads) > 100.0 * max_regression:
-        # Why: a threshold inside the run-to-run noise makes the verdict a coin toss.
-        notes.append(f"noisy: IQR {max(spreads):.1f}% exceeds the threshold")
+    for basis in bases:
+        base_value, new_value = (baseline.ratio, new.ratio) if basis is Basis.ratio else (baseline.time_ms, new.time_ms)
+        if _change(base_value, new_value) is None:
+            return result(Verdict.not_comparable, tuple(judgements), f"{basis.value} is zero or missing")
+        assert base_value is not None and new_value is not None
+        samples = (
+            (baseline.ratio_samples, new.ratio_samples)
+            if basis is Basis.ratio
+            else (baseline.samples_ms, new.samples_ms)
+        )
+        judgements.append(judge(basis, *samples, base_value, new_value, threshold, confidence))
+    verdict = min((j.verdict for j in judgements), key=_SEVERITY.index)
+    if len(judgements) > 1 and judgements[1].verdict is verdict and verdict is not judgements[0].verdict:
+        notes.append(f"absolute time {verdict.value}: the whole model changed, not only its head")
+    if any(j.method is Method.point for j in judgements):
+        notes.append("no raw samples in one file: compared as points")
     blocks = (baseline.calls_per_sample, new.calls_per_sample)
     if None not in blocks and blocks[0] != blocks[1]:
         # Why: the IQR of means over blocks of n batches shrinks with n; only the medians compare.
         notes.append(f"batches/sample {blocks[0]} vs {blocks[1]}: IQRs not like for like")
-    # Why the tolerance: 1.1 / 1.0 - 1 is 0.10000000000000009, and "exactly 10% slower" must pass at 10%.
-    if change > max_regression + _TOLERANCE:
-        verdict = Verdict.regressed
-    elif change < -max_regression - _TOLERANCE:
-        verdict = Verdict.improved
-    else:
-        verdict = Verdict.ok
-    return result(verdict, used, base_value, new_value, change, "; ".join(notes))
+    main = judgements[0]
+    if verdict is Verdict.inconclusive and main.samples_to_decide is not None and main.samples:
+        factor = math.sqrt(main.samples_to_decide / main.samples)
+        notes.append(
+            f"~{main.samples_to_decide} samples a side (now {main.samples}), or {factor:.1f}x less noise, would decide"
+        )
+    elif verdict is Verdict.inconclusive and main.method is Method.interval and main.low is None:
+        notes.append(f"{main.samples} samples a side give no {100 * confidence:.4g}% interval")
+    return result(verdict, tuple(judgements), "; ".join(notes))
 
 
 def environment_differences(baseline: ResultsFile, new: ResultsFile) -> tuple[str, ...]:
@@ -227,6 +270,12 @@ def environment_differences(baseline: ResultsFile, new: ResultsFile) -> tuple[st
         and name in new.environment
         and baseline.environment[name] != new.environment[name]
     )
+
+
+def _same_machine(baseline: ResultsFile, new: ResultsFile) -> bool:
+    """Both files record the same device and software (every field both record agrees, and both record a device)."""
+    recorded = set(baseline.environment) & set(new.environment)
+    return "device_name" in recorded and not environment_differences(baseline, new)
 
 
 def settings_differences(baseline: ResultsFile, new: ResultsFile) -> tuple[str, ...]:
@@ -248,19 +297,19 @@ def settings_differences(baseline: ResultsFile, new: ResultsFile) -> tuple[str, 
 
 
 def compare_results(
-    baseline: ResultsFile, new: ResultsFile, max_regression: float, basis: Basis = Basis.ratio
+    baseline: ResultsFile, new: ResultsFile, threshold: float, basis: Basis = Basis.ratio, alpha: float = 0.05
 ) -> Comparison:
     """Match the rows of two files of the same kind by identity and judge each pair.
 
     Rows come out in the baseline's order, then the new file's extra rows in its order.
     """
-    if baseline.kind != new.kind:
+    if baseline.kind is not new.kind:
         raise SlcbenchError(
             f"cannot compare {baseline.kind.description} ({baseline.path}) with "
             f"{new.kind.description} ({new.path}): both files must be of the same kind"
         )
-    if not (max_regression >= 0 and math.isfinite(max_regression)):
-        raise SlcbenchError(f"the regression threshold must be a non-negative number, got {max_regression}")
+    if not (threshold >= 0 and math.isfinite(threshold)):
+        raise SlcbenchError(f"the regression threshold must be a non-negative number, got {threshold}")
     new_by_key: Mapping[RowKey, ComparedRow] = {m.key: m for m in new.rows}
     base_keys = {m.key for m in baseline.rows}
     if base_keys.isdisjoint(new_by_key):
@@ -268,10 +317,15 @@ def compare_results(
             f"no row of {new.path} matches a row of {baseline.path}: they measured different "
             f"configurations (e.g. another device, precision or batch size)"
         )
+    same_machine = _same_machine(baseline, new)
+    matched = [(m, new_by_key[m.key]) for m in baseline.rows if m.key in new_by_key]
+    bases = {m.key: _bases(m, n, basis, same_machine) for m, n in matched}
+    judged = sum(len(b) for b in bases.values())
+    confidence = 1 - alpha / max(judged, 1)
     rows = []
     for m in baseline.rows:
         if m.key in new_by_key:
-            rows.append(compare_rows(m, new_by_key[m.key], max_regression, basis))
+            rows.append(compare_rows(m, new_by_key[m.key], bases[m.key], threshold, confidence))
         else:
             rows.append(_unmatched(m, Verdict.missing_in_new, baseline_side=True))
     rows.extend(_unmatched(m, Verdict.new_only, baseline_side=False) for m in new.rows if m.key not in base_keys)
@@ -279,7 +333,10 @@ def compare_results(
         kind=baseline.kind,
         baseline=baseline,
         new=new,
-        max_regression=max_regression,
+        max_regression=threshold,
+        alpha=alpha,
+        confidence=confidence,
+        same_machine=same_machine,
         rows=tuple(rows),
         environment_differences=environment_differences(baseline, new),
         settings_differences=settings_differences(baseline, new),
@@ -291,17 +348,8 @@ def _unmatched(m: ComparedRow, verdict: Verdict, baseline_side: bool) -> RowComp
     return RowComparison(
         key=m.key,
         verdict=verdict,
-        basis=None,
-        baseline=None,
-        new=None,
-        change=None,
+        judgements=(),
         baseline_time_ms=m.time_ms if baseline_side else None,
         new_time_ms=None if baseline_side else m.time_ms,
-        time_change=None,
         note="" if m.status is Status.ok else m.status.value,
     )
-
-
-def compare_files(config: CompareConfig) -> Comparison:
-    """``load_results`` both files, then ``compare_results``."""
-    return compare_results(load_results(config.baseline), load_results(config.new), config.threshold, config.basis)

@@ -28,6 +28,20 @@ WARMUP_HELP = (
     f"with at least {PAPER.min_warmup_s} s and, under graph timing, until the time per call is steady "
     f"within {PAPER.settle_pct}% (giving up after {PAPER.max_warmup_s:g} s); {CPU.warmup} on CPU)."
 )
+BATCHES_HELP = (
+    "Timed samples per side: of the k=1 row and of each head alone; each other row is timed against k=1 in "
+    "interleaved A-B-B-A blocks, max(batches/2, 6) of them, and its speedup is the median block ratio with a "
+    f"95% interval (default: {PAPER.batches} on CUDA (paper), {CPU.batches} on CPU)."
+)
+CI_TARGET_HELP = (
+    "Adaptive sampling: add A-B-B-A blocks until the speedup's 95% interval is within this many percent of "
+    f"the estimate, or --row-budget runs out; 0 = a fixed number of blocks (default: {CPU.ci_target_pct:g} on "
+    "CPU, 0 on CUDA)."
+)
+ROW_BUDGET_HELP = (
+    f"Adaptive sampling: seconds of timing per row at most (default: {CPU.row_budget_s:g}); a row that runs out "
+    "is marked not converged."
+)
 MIN_SAMPLE_HELP = (
     "Graph timing: unroll enough batches into the CUDA graph that one timed sample lasts at least "
     "this long (up to 1000 batches); times are still per batch, the spread is that of block means; "
@@ -45,15 +59,9 @@ def speed(
             help=f"Examples per batch (default: {PAPER.batch_size} on CUDA (paper), {CPU.batch_size} on CPU)."
         ),
     ] = None,
-    batches: Annotated[
-        int | None,
-        typer.Option(
-            help=f"Timed samples per row, each one batch or, under graph "
-            f"timing, a block of batches lasting --min-sample-ms "
-            f"(default: {PAPER.batches} on CUDA (paper), "
-            f"{CPU.batches} on CPU)."
-        ),
-    ] = None,
+    batches: Annotated[int | None, typer.Option(help=BATCHES_HELP)] = None,
+    ci_target: Annotated[float | None, typer.Option("--ci-target", help=CI_TARGET_HELP)] = None,
+    row_budget: Annotated[float | None, typer.Option("--row-budget", help=ROW_BUDGET_HELP)] = None,
     warmup: Annotated[int | None, typer.Option(help=WARMUP_HELP)] = None,
     min_sample_ms: Annotated[float | None, typer.Option("--min-sample-ms", help=MIN_SAMPLE_HELP)] = None,
     precision: Annotated[
@@ -115,6 +123,8 @@ def speed(
         batches=batches,
         warmup=warmup,
         min_sample_ms=min_sample_ms,
+        ci_target_pct=ci_target,
+        row_budget_s=row_budget,
         precision=precision,
         eager=eager,
         channels_last=channels_last,

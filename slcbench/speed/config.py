@@ -11,7 +11,7 @@ from slcbench.class_counts import parse_class_spec
 from slcbench.device import DeviceChoice, resolve_device
 from slcbench.errors import SlcbenchError
 from slcbench.io import check_output_folder
-from slcbench.results import Head, Timing
+from slcbench.results import DEFAULT_CONFIDENCE, Head, Timing
 from slcbench.speed.protocol import CPU_QUICK_PROTOCOL, PAPER_PROTOCOL, Protocol, WarmupPlan
 
 if TYPE_CHECKING:
@@ -77,6 +77,8 @@ class SpeedConfig:
         batches: int | None = None,
         warmup: int | None = None,
         min_sample_ms: float | None = None,
+        ci_target_pct: float | None = None,
+        row_budget_s: float | None = None,
         precision: Precision = Precision.fp32,
         eager: bool = False,
         channels_last: bool = False,
@@ -91,7 +93,12 @@ class SpeedConfig:
 
         target = str(resolve_device(device))
         protocol = default_protocol(target).customised(
-            batch_size=batch_size, batches=batches, warmup=warmup, min_sample_ms=min_sample_ms
+            batch_size=batch_size,
+            batches=batches,
+            warmup=warmup,
+            min_sample_ms=min_sample_ms,
+            ci_target_pct=ci_target_pct,
+            row_budget_s=row_budget_s,
         )
         return cls(
             archs=resolve_arch_list(arch),
@@ -163,6 +170,11 @@ class SpeedConfig:
             "settle_pct": warmup.settle_pct,
             "max_warmup_s": warmup.max_s,
             "min_sample_ms": self.min_sample_ms,
+            "blocks": self.protocol.blocks,
+            "ci_target_pct": self.protocol.ci_target_pct,
+            "row_budget_s": self.protocol.row_budget_s,
+            "confidence": DEFAULT_CONFIDENCE,
+            "speedup_method": "median of A-B-B-A block ratios against k=1, order-statistic (binomial) interval",
             "channels_last": self.channels_last,
             "compiled": self.compile,
             "query": self.query,

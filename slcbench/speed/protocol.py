@@ -10,6 +10,10 @@ from slcbench.results import Warmup
 
 # Calls per unrolled graph (and per warm-up window) at most: 1000 calls of a 5 µs GEMM fill 5 ms.
 MAX_CALLS_PER_SAMPLE = 1000
+# A-B-B-A blocks per paired row at least: 6 is the fewest whose median has a 95% interval.
+MIN_BLOCKS = 6
+# Adaptive sampling adds blocks up to this many (a row of 2,000 timed batches a side).
+MAX_BLOCKS = 1000
 
 
 @dataclass(frozen=True)
@@ -23,7 +27,8 @@ class Protocol:
     batch_size : int
         Examples per batch.
     batches : int
-        Timed samples per row.
+        Timed samples per side: of the k=1 row and of each head alone; a row timed against k=1
+        gets max(batches / 2, MIN_BLOCKS) A-B-B-A blocks, so at least ``batches`` samples a side.
     warmup : int
         Untimed calls before them, at least.
     min_warmup_s : float
@@ -34,6 +39,11 @@ class Protocol:
         ... or until this long has passed (the row is then marked unsettled).
     min_sample_ms : float
         Graph timing: batches unrolled per sample so that one sample lasts this long (0: one batch).
+    ci_target_pct : float or None
+        Adaptive sampling: add A-B-B-A blocks until the speedup's 95% interval lies within this many
+        percent of the estimate (None: a fixed number of blocks).
+    row_budget_s : float
+        ... or until the row's timing has taken this long (the row is then marked not converged).
     """
 
     name: str
@@ -44,6 +54,8 @@ class Protocol:
     settle_pct: float | None = None
     max_warmup_s: float = 0.0
     min_sample_ms: float = 0.0
+    ci_target_pct: float | None = None
+    row_budget_s: float = 0.0
 
     def __post_init__(self) -> None:
         for option, value in (("--batch-size", self.batch_size), ("--batches", self.batches)):
@@ -53,12 +65,32 @@ class Protocol:
             raise SlcbenchError(f"--warmup must be non-negative, got {self.warmup}")
         if not 0 <= self.min_sample_ms <= 1000:  # also refuses NaN
             raise SlcbenchError(f"--min-sample-ms must be between 0 and 1000, got {self.min_sample_ms:g}")
+        if self.ci_target_pct is not None and not 0 < self.ci_target_pct <= 100:
+            raise SlcbenchError(f"--ci-target must be between 0 and 100 (percent), got {self.ci_target_pct:g}")
+        if not 0 <= self.row_budget_s <= 3600:
+            raise SlcbenchError(f"--row-budget must be between 0 and 3600 seconds, got {self.row_budget_s:g}")
+
+    @property
+    def blocks(self) -> int:
+        """A-B-B-A blocks of a row timed against k=1 (adaptive sampling may add more)."""
+        return max(-(-self.batches // 2), MIN_BLOCKS)
 
     def customised(
-        self, *, batch_size: int | None, batches: int | None, warmup: int | None, min_sample_ms: float | None
+        self,
+        *,
+        batch_size: int | None = None,
+        batches: int | None = None,
+        warmup: int | None = None,
+        min_sample_ms: float | None = None,
+        ci_target_pct: float | None = None,
+        row_budget_s: float | None = None,
     ) -> Protocol:
-        """This protocol with the options a user gave (None: keep), renamed ``+custom`` if any was given."""
-        if batch_size is None and batches is None and warmup is None and min_sample_ms is None:
+        """This protocol with the options a user gave (None: keep), renamed ``+custom`` if any was given.
+
+        ``ci_target_pct=0`` turns adaptive sampling off (a fixed number of blocks).
+        """
+        given = (batch_size, batches, warmup, min_sample_ms, ci_target_pct, row_budget_s)
+        if all(value is None for value in given):
             return self
         return replace(
             self,
@@ -67,6 +99,8 @@ class Protocol:
             batches=self.batches if batches is None else batches,
             warmup=self.warmup if warmup is None else warmup,
             min_sample_ms=self.min_sample_ms if min_sample_ms is None else min_sample_ms,
+            ci_target_pct=self.ci_target_pct if ci_target_pct is None else (ci_target_pct or None),
+            row_budget_s=self.row_budget_s if row_budget_s is None else row_budget_s,
         )
 
 
@@ -82,8 +116,10 @@ PAPER_PROTOCOL = Protocol(
     max_warmup_s=2.0,
     min_sample_ms=3.0,
 )
-# Not the paper's: sized so that the README's default command ends in about a minute on 2 cores.
-CPU_QUICK_PROTOCOL = Protocol("cpu-quick", batch_size=4, batches=5, warmup=0)
+# Not the paper's: 6 samples a side (the fewest with a 95% interval of the median), then blocks are
+# added until the speedup is known within 2% or the row has taken 12 s, so that the README's default
+# command is quick on a quiet machine and honest on a busy one.
+CPU_QUICK_PROTOCOL = Protocol("cpu-quick", batch_size=4, batches=6, warmup=0, ci_target_pct=2.0, row_budget_s=12.0)
 
 
 @dataclass(frozen=True)

@@ -29,23 +29,43 @@ def _fmt_speedup(value: float | None) -> str:
     return "—" if value is None else f"×{value:.2f}"
 
 
+# A speedup interval wider than this (half-width, % of the estimate) is flagged: the noise leaves the
+# speedup undecided at the precision that Table III quotes.
+SPEEDUP_TOLERANCE_PCT = 2.0
+
+
+def _wide_speedup(row: SpeedRow) -> bool:
+    width = row.speedup_half_width_pct
+    return row.speedup_ci is not None and width is not None and width > SPEEDUP_TOLERANCE_PCT
+
+
+def _speedup_ci_cell(row: SpeedRow) -> str:
+    if row.speedup_ci is None:
+        return "—" if row.speedup is None or row.speedup == 1.0 else "n/a"
+    low, high = row.speedup_ci
+    text = f"{low:.2f}–{high:.2f}"
+    return f"[yellow]{text}[/]" if _wide_speedup(row) else text
+
+
 def _over_spread_target(row: SpeedRow) -> bool:
     return row.iqr_pct is not None and row.iqr_pct > SPREAD_TARGET_PCT[row.timing]
 
 
 def sampling_summary(config: SpeedConfig) -> str:
     """How each row is sampled and warmed up, in one phrase for the run's header line."""
-    batches, plan = config.protocol.batches, config.warmup_plan
+    protocol, plan = config.protocol, config.warmup_plan
+    samples = f"{protocol.batches} timed batches"
     if config.min_sample_ms:
-        samples = f"{batches} samples of ≥ {config.min_sample_ms:g} ms (batches unrolled in the graph)"
-    else:
-        samples = f"{batches} timed batches"
+        samples = f"{protocol.batches} samples of ≥ {config.min_sample_ms:g} ms (batches unrolled in the graph)"
+    paired = f"other rows: ≥ {protocol.blocks} A-B-B-A blocks against k=1"
+    if protocol.ci_target_pct is not None:
+        paired += f", more until the speedup is within ±{protocol.ci_target_pct:g}% (≤ {protocol.row_budget_s:g} s)"
     warmup = [f"≥ {plan.calls} warm-up calls"] if plan.calls else []
     if plan.min_s:
         warmup.append(f"≥ {plan.min_s:g} s")
     if plan.settle_pct is not None:
         warmup.append(f"until steady within {plan.settle_pct:g}% (≤ {plan.max_s:g} s)")
-    return f"{samples} ({', '.join(warmup) or 'warm-up: the untimed first call of each row'})"
+    return f"k=1: {samples}; {paired} ({', '.join(warmup) or 'warm-up: the untimed first call of each row'})"
 
 
 def run_header(config: SpeedConfig, environment: dict[str, Any]) -> str:
@@ -74,6 +94,18 @@ def spread_notes(rows: Sequence[SpeedRow], max_warmup_s: float) -> list[str]:
         timings = sorted({r.timing for r in noisy}, key=list(Timing).index)
         targets = " / ".join(f"{SPREAD_TARGET_PCT[t]:g}% ({t.value})" for t in timings)
         notes.append(f"{len(noisy)} row(s) have an IQR above {targets} of their median (yellow)")
+    wide = [r for r in rows if r.status is Status.ok and _wide_speedup(r)]
+    if wide:
+        notes.append(
+            f"{len(wide)} row(s) have a speedup interval wider than ±{SPEEDUP_TOLERANCE_PCT:g}% (yellow): "
+            "the noise leaves their speedup undecided at that precision"
+        )
+    unconverged = [r for r in rows if r.status is Status.ok and r.converged is False]
+    if unconverged:
+        notes.append(
+            f"{len(unconverged)} row(s) ran out of their time budget before their speedup interval reached "
+            "its target ('converged' is false in the results)"
+        )
     unsettled = [r for r in rows if r.status is Status.ok and r.settled is False]
     if unsettled:
         notes.append(
@@ -101,6 +133,7 @@ _SPEED_COLUMNS: list[tuple[str, Callable[[SpeedRow], str], Callable[[SpeedRow], 
         lambda r: (r.calls_per_sample or 1) > 1,
     ),
     ("speedup", lambda r: _fmt_speedup(r.speedup), None),
+    ("95% CI", _speedup_ci_cell, lambda r: r.speedup_ci is not None),
     ("paper ms/ex", lambda r: _fmt(r.paper_example_ms, 1), lambda r: r.paper_example_ms is not None),
     ("paper speedup", lambda r: _fmt_speedup(r.paper_speedup), lambda r: r.paper_speedup is not None),
     ("head ms", lambda r: _fmt(r.head_ms), None),
@@ -132,6 +165,18 @@ def speed_table(rows: Sequence[SpeedRow], *, title: str) -> Table:
     return table
 
 
+def _per_example_with_errors(rows: Sequence[SpeedRow]) -> tuple[list[float], list[list[float]]]:
+    """Median time per example, and the distances below and above it to its 95% interval (0 where there is none)."""
+    medians, below, above = [], [], []
+    for row in rows:
+        median = (row.batch_ms or 0.0) / row.batch_size
+        low, high = row.batch_ms_ci or [row.batch_ms or 0.0] * 2
+        medians.append(median)
+        below.append(median - low / row.batch_size)
+        above.append(high / row.batch_size - median)
+    return medians, [below, above]
+
+
 def speed_figure(rows: Sequence[SpeedRow]) -> Figure:
     """The paper's Fig. 1: forward time per example against the number of classes, per architecture.
 
@@ -147,9 +192,10 @@ def speed_figure(rows: Sequence[SpeedRow]) -> Figure:
     archs = list(dict.fromkeys(r.arch for r in rows))
     for index, arch in enumerate(archs):
         color = f"C{index % 10}"
-        ok = [(r.classes, r.example_ms) for r in rows if r.arch == arch and r.head is Head.full and r.example_ms]
+        ok = [r for r in rows if r.arch == arch and r.head is Head.full and r.example_ms]
         if ok:
-            ax.plot([k for k, _ in ok], [ms for _, ms in ok], "o-", color=color, label=arch)
+            per_example, errors = _per_example_with_errors(ok)
+            ax.errorbar([r.classes for r in ok], per_example, yerr=errors, fmt="o-", color=color, capsize=3, label=arch)
         paper = PAPER_TABLE_III_SECONDS.get(arch)
         if paper:
             ks = sorted(paper)

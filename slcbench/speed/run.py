@@ -13,7 +13,7 @@ from rich.table import Table
 from slcbench.console import Progress
 from slcbench.env.collect import collect_environment
 from slcbench.io import timestamp, write_new_results
-from slcbench.results import SpeedRow, Status, speed_document
+from slcbench.results import SAMPLE_FIELDS, SpeedRow, Status, speed_document
 from slcbench.speed.config import SpeedConfig, SpeedOutputs
 from slcbench.speed.report import row_label, run_header, speed_figure, speed_table, spread_notes
 from slcbench.speed.sweep import SweepParts, measure_rows
@@ -40,8 +40,19 @@ class SpeedRun:
         )
 
     def frame(self) -> pd.DataFrame:
-        """One line per row for the CSV; the raw samples stay in the JSON."""
-        return pd.DataFrame([{k: v for k, v in row.to_dict().items() if k != "samples_ms"} for row in self.rows])
+        """One line per row for the CSV: intervals as ``_low``/``_high`` columns; raw samples stay in the JSON."""
+        lines = []
+        for row in self.rows:
+            line: dict[str, Any] = {}
+            for key, value in row.to_dict().items():
+                if key in SAMPLE_FIELDS:
+                    continue
+                if key.endswith("_ci"):
+                    line[f"{key}_low"], line[f"{key}_high"] = value if value is not None else (None, None)
+                else:
+                    line[key] = value
+            lines.append(line)
+        return pd.DataFrame(lines)
 
     def table(self) -> Table:
         return speed_table(

@@ -23,7 +23,8 @@ from slcbench.results import Head, Measurement, SpeedRow, Status, Timing
 from slcbench.speed.architectures import ARCH_SOURCES, ArchSpec, build_model
 from slcbench.speed.config import Precision, SpeedConfig
 from slcbench.speed.heads import QueryHead, make_head, split_classifier
-from slcbench.speed.timing import Timer, measure_copy_bandwidth_gbs, timer_for
+from slcbench.speed.timing import PairedTiming, Timer, measure_copy_bandwidth_gbs, timer_for
+from slcbench.stats import median_interval
 
 DTYPES = {
     Precision.fp32: torch.float32,
@@ -132,6 +133,7 @@ class _Bench:
         self.dtype = DTYPES[config.precision]
         self.bandwidth_gbs = bandwidth_gbs
         self.timer = parts.timer_for(self.device)
+        self.reference: Callable[[], torch.Tensor] | None = None  # the k=1 forward, once it ran
         torch.manual_seed(config.seed)
         size = spec.input_size
         memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
@@ -167,6 +169,21 @@ class _Bench:
             min_sample_ms=config.min_sample_ms,
         )
 
+    def _time_against_reference(self, fn: Callable[[], torch.Tensor]) -> PairedTiming:
+        assert self.reference is not None
+        config = self.config
+        protocol = config.protocol
+        return self.timer.time_pair(
+            self.reference,
+            fn,
+            blocks=protocol.blocks,
+            warmup=config.warmup_plan,
+            use_graph=config.timing is Timing.graph,
+            min_sample_ms=config.min_sample_ms,
+            target_pct=protocol.ci_target_pct,
+            budget_s=protocol.row_budget_s,
+        )
+
     def _first_call_ms(self, fn: Callable[[], torch.Tensor]) -> float:
         # One-time costs (compilation, cuDNN autotuning, lazy init) are reported, never averaged in.
         start = time.perf_counter()
@@ -191,9 +208,24 @@ class _Bench:
             # Peak of steady-state inference (weights, activations, graph pool), not of cuDNN's
             # one-time autotuning workspaces during the first call.
             torch.cuda.reset_peak_memory_stats(self.device)
-        row.record(self._time(forward))
+        if self.reference is None or (classes == 1 and head_kind is Head.full):
+            measurement = self._time(forward)
+            row.record(measurement, median_interval(measurement.samples_ms))
+            if classes == 1 and head_kind is Head.full:
+                row.speedup, row.speedup_ci, row.speedup_method = 1.0, [1.0, 1.0], "the reference row (k=1)"
+                self.reference = forward
+        else:
+            paired = self._time_against_reference(forward)
+            row.record(paired.timed, median_interval(paired.timed.samples_ms))
+            row.record_speedup(
+                paired.ratio,
+                ratios=list(paired.ratios),
+                reference_ms=list(paired.reference.samples_ms),
+                converged=paired.converged,
+            )
         if head_kind is Head.full:
-            row.head_ms = self._time(lambda: head(self.features)).median
+            head_time = self._time(lambda: head(self.features))
+            row.head_ms, row.head_ms_ci = head_time.median, median_interval(head_time.samples_ms).bounds()
             row.head_bytes = sum(t.numel() * t.element_size() for t in full_head.parameters())
             if self.bandwidth_gbs:
                 row.head_floor_ms = row.head_bytes / (self.bandwidth_gbs * 1e9) * 1e3
@@ -246,7 +278,6 @@ def _run_arch(
         del exc
         _free_device_memory(device)
         return
-    reference_ms: float | None = None
     for k, heads in config.heads.items():
         rows = []
         full_head = None
@@ -264,11 +295,6 @@ def _run_arch(
         finally:
             del full_head
             _free_device_memory(device)
-        for row in rows:
-            if row.status is Status.ok and k == 1 and row.head is Head.full:
-                reference_ms = row.batch_ms
-            if row.status is Status.ok and reference_ms and row.batch_ms is not None:
-                row.speedup = row.batch_ms / reference_ms
-            yield row
+        yield from rows
     del bench
     _free_device_memory(device)

@@ -22,8 +22,9 @@ from typing import Protocol
 
 import torch
 
-from slcbench.results import Measurement, Warmup
-from slcbench.speed.protocol import MAX_CALLS_PER_SAMPLE, WarmupPlan
+from slcbench.results import DEFAULT_CONFIDENCE, Interval, Measurement, Warmup
+from slcbench.speed.protocol import MAX_BLOCKS, MAX_CALLS_PER_SAMPLE, WarmupPlan
+from slcbench.stats import abba_ratios, ratio_interval
 
 
 class Marker(Protocol):
@@ -124,6 +125,19 @@ def _window_length(plan: WarmupPlan, calls: int, elapsed_s: float, call_ms: floa
 
 
 @dataclass(frozen=True)
+class PairedTiming:
+    """A row timed in A-B-B-A blocks against a reference: both sides' samples (per call), the block
+    ratios time(B) / time(A), their estimate and interval, and whether adaptive sampling reached its
+    target (None when it had none)."""
+
+    reference: Measurement
+    timed: Measurement
+    ratios: tuple[float, ...]
+    ratio: Interval
+    converged: bool | None
+
+
+@dataclass(frozen=True)
 class Timer:
     """Times calls on one device.
 
@@ -201,14 +215,89 @@ class Timer:
             return replace(self.sample(run, samples=samples), warmup=done)
         if self.capture is None:
             raise ValueError("graph timing needs a capture (CUDA graphs need a CUDA device)")
-        if min_sample_ms > 0:
-            replay, calls, probed = self._unrolled_graph(run, min_sample_ms)
-        else:
-            replay, calls, probed = self.capture(run), 1, Warmup()
+        replay, calls, probed = self._graph(run, min_sample_ms)
         # The probes were warm-up too; the plan's remainder runs on the graph that is timed.
         rest = self.warm_up(replay, warmup.after(probed).in_runs_of(calls))
         done = probed.then(rest, calls_per_run=calls)
         return replace(self.sample(replay, samples=samples, calls_per_run=calls), warmup=done)
+
+    def time_pair(
+        self,
+        reference: Callable[[], object],
+        timed: Callable[[], object],
+        *,
+        blocks: int,
+        warmup: WarmupPlan,
+        use_graph: bool,
+        min_sample_ms: float = 0.0,
+        target_pct: float | None = None,
+        budget_s: float = 0.0,
+        confidence: float = DEFAULT_CONFIDENCE,
+    ) -> PairedTiming:
+        """Time ``timed`` (B) against ``reference`` (A) in interleaved A-B-B-A blocks.
+
+        Both are warmed up together (the plan counts pairs of calls), so that neither starts cold.
+        ``blocks`` blocks are taken; with ``target_pct``, further blocks follow one at a time until the
+        ratio's interval lies within ``target_pct`` percent of its estimate, or sampling has taken
+        ``budget_s`` seconds, or ``MAX_BLOCKS`` are reached. Under graph timing each side is its own
+        CUDA graph (unrolled to ``min_sample_ms``), replayed alternately.
+        """
+        probed = Warmup()
+        run_a: Callable[[], object]
+        run_b: Callable[[], object]
+        if use_graph:
+            if self.capture is None:
+                raise ValueError("graph timing needs a capture (CUDA graphs need a CUDA device)")
+            run_a, calls_a, _ = self._graph(reference, min_sample_ms)
+            run_b, calls_b, probed = self._graph(timed, min_sample_ms)
+        else:
+            run_a, calls_a, run_b, calls_b = reference, 1, timed, 1
+
+        def pair() -> None:
+            run_a()
+            run_b()
+
+        done = probed.then(self.warm_up(pair, warmup.after(probed).in_runs_of(calls_b)), calls_per_run=calls_b)
+        a_samples: list[float] = []
+        b_samples: list[float] = []
+        start, converged = self.now(), None
+        while True:
+            count = blocks if not a_samples else 1
+            marks = [self.clock.mark()]
+            for _ in range(count):
+                for run in (run_a, run_b, run_b, run_a):
+                    run()
+                    marks.append(self.clock.mark())
+            durations = self.clock.durations_ms(marks)
+            for block in range(count):
+                a1, b1, b2, a2 = durations[4 * block : 4 * block + 4]
+                a_samples += [a1 / calls_a, a2 / calls_a]
+                b_samples += [b1 / calls_b, b2 / calls_b]
+            ratios = abba_ratios(a_samples, b_samples)
+            interval = ratio_interval(ratios, confidence)
+            if target_pct is None:
+                break
+            width = interval.half_width_pct()
+            if width is not None and width <= target_pct:
+                converged = True
+                break
+            if self.now() - start >= budget_s or len(ratios) >= MAX_BLOCKS:
+                converged = False
+                break
+        return PairedTiming(
+            reference=Measurement(tuple(a_samples), calls_per_sample=calls_a),
+            timed=Measurement(tuple(b_samples), calls_per_sample=calls_b, warmup=done),
+            ratios=tuple(ratios),
+            ratio=interval,
+            converged=converged,
+        )
+
+    def _graph(self, run: Callable[[], object], min_sample_ms: float) -> tuple[Callable[[], None], int, Warmup]:
+        """``run`` captured as a CUDA graph, unrolled to ``min_sample_ms`` when that is set."""
+        assert self.capture is not None
+        if min_sample_ms > 0:
+            return self._unrolled_graph(run, min_sample_ms)
+        return self.capture(run), 1, Warmup()
 
     def _unrolled_graph(
         self, run: Callable[[], object], min_sample_ms: float

@@ -1,63 +1,73 @@
-"""``slcbench compare``: threshold parsing, row matching, verdicts, exit codes, bad files.
+"""``slcbench compare``: thresholds, row matching, the statistical verdicts, exit codes, outputs, bad files.
 
-Speed JSON fixtures are written from the schema of ``slcbench speed`` (schema_version 1); the
-pytest-benchmark file is produced by really running pytest-benchmark on a tiny benchmark.
+Speed JSON fixtures are written from the schema of ``slcbench speed`` (``SpeedRow.to_dict``), with raw
+samples drawn from known distributions; the pytest-benchmark file is produced by really running
+pytest-benchmark on a tiny benchmark.
 """
 
 import copy
 import json
+import math
 import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from slcbench.cli import app
-from slcbench.compare.files import load_results
-from slcbench.compare.verdicts import (
-    Basis,
-    CompareConfig,
-    Verdict,
-    compare_files,
-    compare_results,
-    parse_max_regression,
-)
+from slcbench.compare.config import Basis, CompareConfig, parse_max_regression
+from slcbench.compare.files import ComparedRow, ResultsFile, load_results
+from slcbench.compare.run import run_compare as run_comparison
+from slcbench.compare.verdicts import Method, Verdict, compare_results
 from slcbench.errors import SlcbenchError
-from slcbench.results import Measurement, SpeedRow
+from slcbench.results import Head, Measurement, ResultsKind, SpeedRow, Status, Timing
 
 runner = CliRunner()
 
 # resnet50 on one GPU at three class counts: median batch times (ms) of a plausible run.
 BATCH_MS = {1: 2.80, 1024: 2.84, 65536: 4.34}
+ENVIRONMENT = {"device_name": "NVIDIA H100 80GB HBM3", "torch": "2.11.0+cu128", "driver": "570.1", "python": "3.12.3"}
 
 
-def speed_row(classes, batch_ms, reference_ms, **overrides):
-    """A row as ``slcbench speed`` writes it (SpeedRow.to_dict), so a schema change shows up here."""
+def speed_row(classes, batch_ms, reference_ms, *, noise=0.002, blocks=10, seed=0, version=2):
+    """A row as ``slcbench speed`` writes it (SpeedRow.to_dict), its samples drawn with ``noise`` (log sd)."""
+    rng = np.random.default_rng(seed * 7919 + classes)
     row = SpeedRow(
         arch="resnet50",
         classes=classes,
-        head="full",
+        head=Head.full,
         precision="bf16",
-        timing="graph",
+        timing=Timing.graph,
         channels_last=True,
         compiled=False,
         batch_size=32,
         device="cuda",
     )
-    row.record(Measurement(samples_ms=tuple(batch_ms * f for f in (0.999, 1.0, 1.0, 1.0, 1.001))))
-    row.speedup = row.batch_ms / reference_ms
-    return {**row.to_dict(), **overrides}
+    times = batch_ms * rng.lognormal(0, noise, 2 * blocks)
+    row.record(Measurement(tuple(times)))
+    if classes == 1 or version == 1:
+        row.speedup = 1.0 if classes == 1 else row.batch_ms / reference_ms
+        return row.to_dict()
+    reference = reference_ms * rng.lognormal(0, noise, 2 * blocks)
+    ratios = list((times[0::2] + times[1::2]) / (reference[0::2] + reference[1::2]))
+    row.speedup, row.ratio_samples, row.reference_samples_ms = float(np.median(ratios)), ratios, list(reference)
+    return row.to_dict()
 
 
-def speed_payload(batch_ms=None, device_name="NVIDIA H100 80GB HBM3", torch_version="2.11.0+cu128"):
+def speed_payload(batch_ms=None, *, device_name=ENVIRONMENT["device_name"], noise=0.002, seed=0, version=2, **env):
     batch_ms = dict(BATCH_MS if batch_ms is None else batch_ms)
+    rows = [speed_row(k, ms, batch_ms[1], noise=noise, seed=seed, version=version) for k, ms in batch_ms.items()]
+    if version == 1:
+        for row in rows:
+            row["samples_ms"] = []
     return {
         "kind": "slcbench.speed",
-        "schema_version": 1,
+        "schema_version": version,
         "created": "2026-01-01T00:00:00+00:00",
         "command": "slcbench speed --arch resnet50 --classes 1,2^10,2^16",
-        "environment": {"device_name": device_name, "torch": torch_version, "driver": "570.1", "python": "3.12.3"},
+        "environment": {**ENVIRONMENT, "device_name": device_name, **env},
         "settings": {
             "device": "cuda",
             "precision": "bf16",
@@ -69,7 +79,7 @@ def speed_payload(batch_ms=None, device_name="NVIDIA H100 80GB HBM3", torch_vers
             "compiled": False,
             "protocol": "paper",
         },
-        "rows": [speed_row(k, ms, batch_ms[1]) for k, ms in batch_ms.items()],
+        "rows": rows,
     }
 
 
@@ -79,8 +89,15 @@ def write(path, payload):
 
 
 def run_compare(*args):
-    result = runner.invoke(app, ["compare", *map(str, args)])
-    return result
+    return runner.invoke(app, ["compare", *map(str, args)], env={"COLUMNS": "250"})
+
+
+def compared(base, new, threshold="10%", basis=Basis.ratio):
+    return run_comparison(CompareConfig(base, new, threshold, basis)).comparison
+
+
+def by_classes(comparison):
+    return {dict(row.key)["classes"]: row for row in comparison.rows}
 
 
 def one_error_line(result):
@@ -131,76 +148,81 @@ def test_identical_speed_files_pass(tmp_path):
     new = write(tmp_path / "new.json", speed_payload())
     result = run_compare(base, new)
     assert result.exit_code == 0, result.output
-    comparison = compare_files(CompareConfig(base, new, "10%"))
+    comparison = compared(base, new)
     assert [row.verdict for row in comparison.rows] == [Verdict.ok] * 3
-    assert [row.change for row in comparison.rows] == [0.0, 0.0, 0.0]
-    assert "PASS: 0 of 3 matched rows regressed" in result.stdout
+    assert [row.main.change for row in comparison.rows] == [0.0, 0.0, 0.0]
+    assert comparison.same_machine and "PASS: 0 of 3 matched rows regressed" in result.stdout
 
 
 def test_a_row_20_percent_slower_fails_and_is_named(tmp_path):
     base = write(tmp_path / "base.json", speed_payload())
-    new = write(tmp_path / "new.json", speed_payload({**BATCH_MS, 65536: BATCH_MS[65536] * 1.2}))
+    new = write(tmp_path / "new.json", speed_payload({**BATCH_MS, 65536: BATCH_MS[65536] * 1.2}, seed=1))
     result = run_compare(base, new, "--max-regression", "10%")
     assert result.exit_code == 1, result.output
-    assert "FAIL: 1 of 3 matched rows regressed beyond +10%: resnet50 k=65536" in result.stdout
-    rows = {dict(row.key)["classes"]: row for row in compare_files(CompareConfig(base, new, "10%")).rows}
-    assert rows[65536].verdict is Verdict.regressed and rows[65536].basis is Basis.ratio
-    # The speedup went from 4.34/2.80 to 5.208/2.80: exactly 20% (the k=1 reference did not move).
-    assert rows[65536].baseline == pytest.approx(4.34 / 2.80)
-    assert rows[65536].change == pytest.approx(0.20)
-    assert rows[65536].time_change == pytest.approx(0.20)
+    assert "FAIL: 1 of 3 matched rows regressed beyond +10%: resnet50 k=2^16" in result.stdout
+    rows = by_classes(compared(base, new))
+    row = rows[65536]
+    assert row.verdict is Verdict.regressed and row.main.basis is Basis.ratio and row.main.method is Method.interval
+    assert row.main.change == pytest.approx(0.20, abs=0.01) and 0.15 < row.main.low < 0.2 < row.main.high < 0.25
+    assert row.judged_on(Basis.time).verdict is Verdict.regressed  # one machine: its time is judged too
     assert rows[1].verdict is Verdict.ok and rows[1024].verdict is Verdict.ok
-    # The same slowdown passes a looser threshold.
+    # The same slowdown passes a looser threshold: the whole interval lies within 25%.
     assert run_compare(base, new, "--max-regression", "25%").exit_code == 0
 
 
-def test_threshold_boundary_is_inclusive(tmp_path):
-    base = write(tmp_path / "base.json", speed_payload({1: 1.0, 2: 1.0}))
-    exactly = write(tmp_path / "exactly.json", speed_payload({1: 1.0, 2: 1.1}))
-    above = write(tmp_path / "above.json", speed_payload({1: 1.0, 2: 1.101}))
+def test_points_when_a_file_has_no_raw_samples_and_the_boundary_is_inclusive(tmp_path):
+    base = write(tmp_path / "base.json", speed_payload({1: 1.0, 2: 1.0}, version=1, device_name="a"))
+    exactly = write(tmp_path / "exactly.json", speed_payload({1: 1.0, 2: 1.1}, version=1, device_name="b"))
+    above = write(tmp_path / "above.json", speed_payload({1: 1.0, 2: 1.101}, version=1, device_name="b"))
+    row = by_classes(compared(base, exactly))[2]
+    assert row.main.method is Method.point and "compared as points" in row.note
     assert run_compare(base, exactly, "--max-regression", "10%").exit_code == 0
     assert run_compare(base, above, "--max-regression", "10%").exit_code == 1
 
 
-def test_ratio_cancels_a_uniformly_slower_machine_but_time_basis_does_not(tmp_path):
-    # Every configuration 30% slower (a busier or slower machine): the speedups do not move.
+def test_a_uniform_slowdown_passes_across_machines_and_is_caught_on_one(tmp_path):
+    slower = {k: ms * 1.3 for k, ms in BATCH_MS.items()}
     base = write(tmp_path / "base.json", speed_payload())
-    new = write(tmp_path / "new.json", speed_payload({k: ms * 1.3 for k, ms in BATCH_MS.items()}))
-    by_ratio = run_compare(base, new)
-    assert by_ratio.exit_code == 0, by_ratio.output
-    by_time = run_compare(base, new, "--basis", "time")
-    assert by_time.exit_code == 1
-    assert "3 of 3 matched rows regressed" in by_time.stdout
-    rows = compare_files(CompareConfig(base, new, "10%", Basis.time)).rows
-    assert [row.change for row in rows] == pytest.approx([0.3, 0.3, 0.3])
+    # Another GPU: the ratios cancel its speed, the gate passes (and warns that the machines differ).
+    other = write(tmp_path / "other.json", speed_payload(slower, device_name="NVIDIA A100-SXM4-40GB", seed=1))
+    result = run_compare(base, other)
+    assert result.exit_code == 0, result.output
+    assert "device_name" in result.stderr and "PASS: 0 of 3 matched rows regressed" in result.stdout
+    # The same machine 30% slower in every row: the ratios did not move, but the absolute time is judged.
+    same = write(tmp_path / "same.json", speed_payload(slower, seed=1))
+    result = run_compare(base, same)
+    assert result.exit_code == 1 and "3 of 3 matched rows regressed" in result.stdout
+    rows = by_classes(compared(base, same))
+    assert rows[65536].judged_on(Basis.ratio).verdict is Verdict.ok
+    assert "absolute time regressed" in rows[65536].note
+    assert rows[1].main.basis is Basis.time  # the reference row: its ratio is 1 by definition
+    assert compared(base, same, basis=Basis.time).rows[2].main.change == pytest.approx(0.3, abs=0.01)
 
 
 def test_faster_row_is_improved(tmp_path):
     base = write(tmp_path / "base.json", speed_payload())
-    new = write(tmp_path / "new.json", speed_payload({**BATCH_MS, 65536: BATCH_MS[65536] * 0.8}))
-    rows = {dict(row.key)["classes"]: row for row in compare_files(CompareConfig(base, new, "10%")).rows}
-    assert rows[65536].verdict is Verdict.improved and rows[65536].change == pytest.approx(-0.2)
+    new = write(tmp_path / "new.json", speed_payload({**BATCH_MS, 65536: BATCH_MS[65536] * 0.8}, seed=1))
+    row = by_classes(compared(base, new))[65536]
+    assert row.verdict is Verdict.improved and row.main.change == pytest.approx(-0.2, abs=0.01)
     result = run_compare(base, new)
     assert result.exit_code == 0 and "1 improved" in result.stdout
 
 
 def test_file_without_speedup_falls_back_to_time_and_says_so(tmp_path):
-    payload = speed_payload({**BATCH_MS, 65536: BATCH_MS[65536] * 1.05})
+    payload = speed_payload({**BATCH_MS, 65536: BATCH_MS[65536] * 1.05}, seed=1)
     for row in payload["rows"]:
         row["speedup"] = None
     base = write(tmp_path / "base.json", speed_payload())
     new = write(tmp_path / "new.json", payload)
-    row = compare_files(CompareConfig(base, new, "10%")).rows[2]
-    assert row.basis is Basis.time and row.change == pytest.approx(0.05)
+    row = by_classes(compared(base, new))[65536]
+    assert row.main.basis is Basis.time and row.main.change == pytest.approx(0.05, abs=0.005)
     assert "compared times" in row.note
 
 
 def test_missing_and_new_rows_are_reported_not_dropped(tmp_path):
     base = write(tmp_path / "base.json", speed_payload())
-    new_payload = speed_payload({1: BATCH_MS[1], 1024: BATCH_MS[1024], 4096: 3.1})
-    new = write(tmp_path / "new.json", new_payload)
-    comparison = compare_files(CompareConfig(base, new, "10%"))
-    verdicts = {dict(row.key)["classes"]: row.verdict for row in comparison.rows}
+    new = write(tmp_path / "new.json", speed_payload({1: BATCH_MS[1], 1024: BATCH_MS[1024], 4096: 3.1}))
+    verdicts = {k: row.verdict for k, row in by_classes(compared(base, new)).items()}
     assert verdicts == {1: Verdict.ok, 1024: Verdict.ok, 65536: Verdict.missing_in_new, 4096: Verdict.new_only}
     result = run_compare(base, new)
     assert result.exit_code == 0
@@ -215,10 +237,10 @@ def test_a_row_that_stopped_running_is_a_regression(tmp_path):
     payload = speed_payload()
     payload["rows"][2].update(status="oom", error="CUDA out of memory", batch_ms=None, speedup=None)
     new = write(tmp_path / "new.json", payload)
-    row = compare_files(CompareConfig(base, new, "10%")).rows[2]
+    row = compared(base, new).rows[2]
     assert row.verdict is Verdict.regressed and "oom" in row.note
     result = run_compare(base, new)
-    assert result.exit_code == 1 and "resnet50 k=65536" in result.stdout
+    assert result.exit_code == 1 and "resnet50 k=2^16" in result.stdout
 
 
 def test_a_row_that_failed_in_the_baseline_is_not_comparable_but_reported(tmp_path):
@@ -226,19 +248,19 @@ def test_a_row_that_failed_in_the_baseline_is_not_comparable_but_reported(tmp_pa
     payload["rows"][2].update(status="oom", error="CUDA out of memory", batch_ms=None, speedup=None)
     base = write(tmp_path / "base.json", payload)
     new = write(tmp_path / "new.json", speed_payload())
-    row = compare_files(CompareConfig(base, new, "10%")).rows[2]
+    row = compared(base, new).rows[2]
     assert row.verdict is Verdict.not_comparable and row.note == "baseline: oom"
     result = run_compare(base, new)
     assert result.exit_code == 0 and "1 not-comparable" in result.stdout
 
 
-def test_noisy_rows_are_flagged(tmp_path):
-    payload = speed_payload()
-    payload["rows"][1]["iqr_pct"] = 14.0
-    base = write(tmp_path / "base.json", speed_payload())
-    new = write(tmp_path / "new.json", payload)
-    rows = compare_files(CompareConfig(base, new, "10%")).rows
-    assert "noisy: IQR 14.0%" in rows[1].note and rows[0].note == ""
+def test_a_noisy_change_is_inconclusive_and_says_what_would_decide_it(tmp_path):
+    base = write(tmp_path / "base.json", speed_payload(noise=0.3))
+    new = write(tmp_path / "new.json", speed_payload({**BATCH_MS, 65536: BATCH_MS[65536] * 1.15}, noise=0.3, seed=3))
+    row = by_classes(compared(base, new))[65536]
+    assert row.verdict is Verdict.inconclusive and "samples a side" in row.note and "less noise" in row.note
+    assert run_compare(base, new).exit_code == 0
+    assert run_compare(base, new, "--fail-on-inconclusive").exit_code == 1
 
 
 def test_rows_match_on_every_identity_field(tmp_path):
@@ -261,10 +283,11 @@ def test_varying_fields_appear_in_labels_and_shared_ones_in_the_caption(tmp_path
     base = write(tmp_path / "base.json", payload)
     slower = copy.deepcopy(payload)
     slower["rows"][3]["speedup"] *= 1.5
+    slower["rows"][3]["ratio_samples"] = [r * 1.5 for r in slower["rows"][3]["ratio_samples"]]
     new = write(tmp_path / "new.json", slower)
-    result = runner.invoke(app, ["compare", str(base), str(new)], env={"COLUMNS": "250"})
+    result = run_compare(base, new)
     assert result.exit_code == 1
-    assert "regressed beyond +10%: resnet50 k=65536 head=query" in result.stdout
+    assert "regressed beyond +10%: resnet50 k=2^16 head=query" in result.stdout
     assert "all rows: precision=bf16, timing=graph" in result.stdout
 
 
@@ -279,6 +302,80 @@ def test_environment_difference_warns_on_one_line(tmp_path):
     assert run_compare(base, base).stderr == ""
 
 
+def test_json_and_markdown_say_the_same_as_the_table(tmp_path):
+    base = write(tmp_path / "base.json", speed_payload())
+    new = write(tmp_path / "new.json", speed_payload({**BATCH_MS, 65536: BATCH_MS[65536] * 1.2}, seed=1))
+    result = run_compare(base, new, "--json", tmp_path / "c.json", "--markdown", tmp_path / "c.md")
+    assert result.exit_code == 1
+    document = json.loads((tmp_path / "c.json").read_text())
+    assert (document["kind"], document["passed"], document["threshold"]) == ("slcbench.compare", False, 0.1)
+    rows = {row["name"]: row for row in document["rows"]}
+    assert rows["resnet50 k=2^16"]["verdict"] == "regressed" and rows["resnet50 k=2^16"]["basis"] == "ratio"
+    low, high = rows["resnet50 k=2^16"]["ci"]
+    assert low < rows["resnet50 k=2^16"]["change"] < high
+    markdown = (tmp_path / "c.md").read_text()
+    assert (
+        markdown.startswith("**FAIL**: 1 of 3 matched rows regressed")
+        and "| resnet50 k=2^16 | **regressed** |" in markdown
+    )
+    again = run_compare(base, new, "--json", tmp_path / "c.json")
+    assert again.exit_code == 2 and "already exists" in one_error_line(again)
+
+
+# ---- the statistics of the gate, with known answers ------------------------------------------------
+
+
+def _file(name, rows):
+    return ResultsFile(path=name, kind=ResultsKind.pytest_benchmark, environment={}, rows=tuple(rows))
+
+
+def _rows(rng, rows, samples, noise, factor=1.0):
+    return [
+        ComparedRow(
+            key=(("benchmark", f"b{i}"),),
+            status=Status.ok,
+            error=None,
+            time_ms=None,
+            spread_pct=None,
+            ratio=None,
+            samples_ms=tuple(factor * rng.lognormal(0, noise, samples)),
+        )
+        for i in range(rows)
+    ]
+
+
+def _fix_times(rows):
+    return [ComparedRow(**{**r.__dict__, "time_ms": float(np.median(r.samples_ms))}) for r in rows]
+
+
+@pytest.mark.parametrize("samples, noise", [(5, 0.6), (10, 0.05), (30, 0.05), (30, 0.6), (100, 0.2)])
+def test_unchanged_code_fails_the_gate_at_most_at_the_false_alarm_rate(samples, noise):
+    rng = np.random.default_rng(samples)
+    trials, alarms = 200, 0
+    for _ in range(trials):
+        a = _file("a", _fix_times(_rows(rng, 10, samples, noise)))
+        b = _file("b", _fix_times(_rows(rng, 10, samples, noise)))
+        comparison = compare_results(a, b, 0.10, alpha=0.05)
+        alarms += comparison.failed() or bool(comparison.with_verdict(Verdict.improved))
+    assert alarms / trials <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / trials)
+
+
+def test_a_real_30_percent_shift_at_5_percent_noise_is_regressed():
+    rng = np.random.default_rng(1)
+    base = _file("a", _fix_times(_rows(rng, 10, 30, 0.05)))
+    new = _file("b", _fix_times(_rows(rng, 10, 30, 0.05, factor=1.3)))
+    assert {row.verdict for row in compare_results(base, new, 0.10).rows} == {Verdict.regressed}
+
+
+def test_a_30_percent_shift_buried_in_60_percent_noise_with_5_samples_is_never_ok():
+    rng = np.random.default_rng(2)
+    for _ in range(50):
+        base = _file("a", _fix_times(_rows(rng, 1, 5, 0.6)))
+        new = _file("b", _fix_times(_rows(rng, 1, 5, 0.6, factor=1.3)))
+        (row,) = compare_results(base, new, 0.10).rows
+        assert row.verdict is not Verdict.ok
+
+
 # ---- bad files (exit 2, one line) ------------------------------------------------------------
 
 
@@ -289,7 +386,10 @@ def test_environment_difference_warns_on_one_line(tmp_path):
         ("{not json", "is not JSON"),
         ("[1, 2]", "no known kind"),
         ('{"kind": "slcbench.evaluate", "rows": []}', "kind 'slcbench.evaluate'"),
-        ('{"kind": "slcbench.speed", "schema_version": 2, "rows": []}', "schema_version 2"),
+        (
+            '{"kind": "slcbench.speed", "schema_version": 3, "rows": []}',
+            "schema_version 3; this slcbench reads versions 1 and 2",
+        ),
         ('{"kind": "slcbench.speed", "schema_version": 1, "rows": []}', "has no rows"),
         ('{"kind": "slcbench.speed", "schema_version": 1, "rows": [{"arch": "resnet50"}]}', "row 0 lacks classes"),
         ('{"machine_info": {}, "benchmarks": []}', "holds no benchmarks"),
@@ -417,7 +517,7 @@ def test_pytest_benchmark_file_is_read_as_written(tmp_path, pytest_benchmark_jso
 def test_identical_pytest_benchmark_files_pass(tmp_path, pytest_benchmark_json):
     base = write(tmp_path / "base.json", pytest_benchmark_json)
     new = write(tmp_path / "new.json", pytest_benchmark_json)
-    result = runner.invoke(app, ["compare", str(base), str(new)], env={"COLUMNS": "250"})
+    result = run_compare(base, new)
     assert result.exit_code == 0, result.output
     assert "PASS: 0 of 3 matched rows regressed" in result.stdout
     # The table shows the names whole: "[10]" is text, not rich markup.
@@ -429,6 +529,7 @@ def test_pytest_benchmark_20_percent_slower_fails_and_is_named(tmp_path, pytest_
     stats = slower["benchmarks"][2]["stats"]
     for name in ("min", "max", "mean", "median", "q1", "q3"):
         stats[name] *= 1.2
+    stats["data"] = [t * 1.2 for t in stats["data"]]
     del slower["benchmarks"][0]  # and one benchmark disappeared
     base = write(tmp_path / "base.json", pytest_benchmark_json)
     new = write(tmp_path / "new.json", slower)
@@ -436,9 +537,19 @@ def test_pytest_benchmark_20_percent_slower_fails_and_is_named(tmp_path, pytest_
     assert result.exit_code == 1, result.output
     assert "regressed beyond +10%: test_tiny.py::test_sorted[n=1000]" in result.stdout
     assert "1 missing-in-new" in result.stdout
-    rows = compare_files(CompareConfig(base, new, "10%")).rows
+    rows = compared(base, new).rows
     assert [row.verdict for row in rows] == [Verdict.missing_in_new, Verdict.ok, Verdict.regressed]
-    assert rows[2].basis is Basis.time and rows[2].change == pytest.approx(0.2)
+    assert rows[2].main.basis is Basis.time and rows[2].main.change == pytest.approx(0.2)
+    assert rows[2].main.method is Method.interval
+
+
+def test_pytest_benchmark_files_without_raw_data_compare_as_points(tmp_path, pytest_benchmark_json):
+    plain = copy.deepcopy(pytest_benchmark_json)
+    for bench in plain["benchmarks"]:
+        del bench["stats"]["data"]
+    path = write(tmp_path / "plain.json", plain)
+    rows = compared(path, path).rows
+    assert {row.main.method for row in rows} == {Method.point} and {row.verdict for row in rows} == {Verdict.ok}
 
 
 def test_speed_and_pytest_benchmark_files_cannot_be_compared(tmp_path, pytest_benchmark_json):

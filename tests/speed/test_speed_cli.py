@@ -13,24 +13,8 @@ runner = CliRunner()
 
 
 def test_cli_speed_writes_csv_and_json_and_never_overwrites(tmp_path):
-    args = [
-        "speed",
-        "--arch",
-        "resnet18",
-        "--classes",
-        "1,2^8",
-        "--device",
-        "cpu",
-        "--batch-size",
-        "2",
-        "--batches",
-        "2",
-        "--warmup",
-        "0",
-        "--query",
-        "-o",
-        str(tmp_path / "out"),
-    ]
+    options = "--arch resnet18 --classes 1,2^8 --device cpu --batch-size 2 --batches 2 --warmup 0 --ci-target 0"
+    args = ["speed", *options.split(), "--query", "-o", str(tmp_path / "out")]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     second = runner.invoke(app, args)
@@ -38,7 +22,11 @@ def test_cli_speed_writes_csv_and_json_and_never_overwrites(tmp_path):
     jsons = sorted((tmp_path / "out").glob("speed-*.json"))
     assert len(jsons) == 2 and len(list((tmp_path / "out").glob("speed-*.csv"))) == 2
     payload = json.loads(jsons[0].read_text())
-    assert payload["kind"] == "slcbench.speed"
+    assert (payload["kind"], payload["schema_version"]) == ("slcbench.speed", 2)
+    assert payload["settings"]["ci_target_pct"] is None and payload["settings"]["blocks"] == 6
+    assert all(len(r["speedup_ci"]) == 2 for r in payload["rows"]) and payload["rows"][1]["blocks"] == 6
+    header = next((tmp_path / "out").glob("speed-*.csv")).read_text().splitlines()[0].split(",")
+    assert "speedup_ci_low" in header and "samples_ms" not in header and "ratio_samples" not in header
     assert payload["settings"]["batch_size"] == 2 and payload["settings"]["protocol"] == "cpu-quick+custom"
     assert payload["settings"]["settle_pct"] is None and payload["settings"]["min_sample_ms"] == 0.0
     assert all(r["calls_per_sample"] == 1 and r["warmup_calls"] == 0 for r in payload["rows"])

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -28,9 +29,17 @@ def tiny_config(**overrides):
 def test_rows_on_cpu_come_with_every_head_and_speedups():
     rows = list(measure_rows(tiny_config()))
     assert [(r.classes, r.head) for r in rows] == [(1, "full"), (1000, "full"), (1000, "query")]
-    assert all(r.status is Status.ok and r.timing is Timing.eager and len(r.samples_ms) == 2 for r in rows)
-    assert rows[0].speedup == 1.0
-    assert rows[1].speedup == pytest.approx(rows[1].batch_ms / rows[0].batch_ms)
+    assert all(r.status is Status.ok and r.timing is Timing.eager for r in rows)
+    # The k=1 reference: its 2 samples; the others: 6 A-B-B-A blocks against it, 12 samples a side.
+    assert (len(rows[0].samples_ms), rows[0].speedup, rows[0].speedup_ci) == (2, 1.0, [1.0, 1.0])
+    for row in rows[1:]:
+        assert (len(row.samples_ms), len(row.reference_samples_ms), row.blocks) == (12, 12, 6)
+        a, b = np.array(row.reference_samples_ms), np.array(row.samples_ms)
+        ratios = (b[0::2] + b[1::2]) / (a[0::2] + a[1::2])
+        np.testing.assert_allclose(row.ratio_samples, ratios)
+        assert row.speedup == pytest.approx(np.median(ratios))
+        assert row.speedup_ci == [min(ratios), max(ratios)]  # 6 blocks: the 95% interval is the range
+        assert row.batch_ms_ci[0] <= row.batch_ms <= row.batch_ms_ci[1] and row.converged is None
     assert rows[1].head_bytes == (512 * 1000 + 1000) * 4
     assert rows[1].example_ms == pytest.approx(rows[1].batch_ms / 2)
 
@@ -46,6 +55,7 @@ def test_rows_record_what_warm_up_did_and_how_samples_were_taken():
     for row in measure_rows(tiny_config(protocol=protocol, query=False)):
         # CPU timing: one call per sample and no settling, whatever the protocol says (graph timing only).
         assert row.calls_per_sample == 1 and row.settled is None
+        # The k=1 row warms up alone (2 calls); a paired row warms up 2 pairs of calls.
         assert row.warmup_calls == 2 and row.warmup_s > 0
         json.dumps(row.to_dict(), allow_nan=False)
 

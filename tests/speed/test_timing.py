@@ -171,3 +171,71 @@ def test_measurement_statistics_against_numpy():
     assert m.p90 == pytest.approx(np.percentile(samples, 90))
     with pytest.raises(ValueError):
         Measurement(())
+
+
+def test_a_pair_is_timed_in_a_b_b_a_blocks_and_its_ratio_cancels_drift():
+    # B costs 3x A; the machine slows by 1% per call: block ratios stay exactly 3 (drift is linear per block).
+    clock = FakeClock([])
+    order = []
+
+    def run(name, cost):
+        def call():
+            order.append(name)
+            clock.now += cost * (1 + 0.01 * len(order))
+
+        return call
+
+    timer = Timer(clock, now=lambda: clock.now)
+    paired = timer.time_pair(run("A", 1e-3), run("B", 3e-3), blocks=6, warmup=WarmupPlan(calls=2), use_graph=False)
+    assert order[:4] == ["A", "B"] * 2  # warm-up: two pairs
+    assert order[4:] == ["A", "B", "B", "A"] * 6
+    assert len(paired.ratios) == 6 and paired.converged is None
+    assert paired.ratio.estimate == pytest.approx(3.0, rel=1e-3) and paired.ratio.decided
+    assert len(paired.reference.samples_ms) == len(paired.timed.samples_ms) == 12
+    assert paired.timed.warmup.calls == 2
+
+
+def test_adaptive_sampling_adds_blocks_until_the_interval_is_narrow_or_the_budget_is_spent():
+    jitter = random.Random(1)
+    clock = FakeClock([])
+
+    def noisy(cost, spread):
+        def call():
+            clock.now += cost * (1 + spread * jitter.random())
+
+        return call
+
+    timer = Timer(clock, now=lambda: clock.now)
+    narrow = timer.time_pair(
+        noisy(1e-3, 0.01),
+        noisy(2e-3, 0.01),
+        blocks=6,
+        warmup=WarmupPlan(),
+        use_graph=False,
+        target_pct=2.0,
+        budget_s=10.0,
+    )
+    assert narrow.converged is True and len(narrow.ratios) == 6 and narrow.ratio.half_width_pct() <= 2.0
+    wide = timer.time_pair(
+        noisy(1e-3, 0.5), noisy(2e-3, 0.5), blocks=6, warmup=WarmupPlan(), use_graph=False, target_pct=0.1, budget_s=0.5
+    )
+    assert wide.converged is False and len(wide.ratios) > 6
+    assert 0.5 <= sum(wide.reference.samples_ms + wide.timed.samples_ms) / 1e3 < 0.5 + 0.05
+
+
+def test_paired_graph_timing_captures_each_side_and_divides_per_call():
+    call_s = 2.0**-11
+    clock = FakeClock([])
+    timer, captured = fake_timer(clock, lambda calls: calls * call_s)
+    paired = timer.time_pair(
+        lambda: None,
+        lambda: None,
+        blocks=6,
+        warmup=WarmupPlan(calls=4),
+        use_graph=True,
+        min_sample_ms=10 * call_s * 1e3,
+    )
+    assert captured == [1, 10, 1, 10]  # each side probed, then unrolled to the minimum sample time
+    assert paired.timed.calls_per_sample == paired.reference.calls_per_sample == 10
+    assert paired.timed.samples_ms == pytest.approx((call_s * 1e3,) * 12)
+    assert paired.ratio.estimate == pytest.approx(1.0)
