@@ -320,6 +320,7 @@ TIMING_SETTINGS = (
     "blocks",
     "ci_target_pct",
     "row_budget_s",
+    "threads",
     "cudnn_benchmark",
     "tf32_matmul",
     "cast",

@@ -1,39 +1,36 @@
 #!/usr/bin/env bash
-# The README's CI recipe applied to this checkout's own benchmark suite: RUNS runs of the same code,
-# each compared with the one before (A/A), then one run of a build slowed by PATCH compared with the
-# last unchanged run. Every JSON, Markdown and log file lands in OUT.
+# The README's CI recipe applied to this checkout's own benchmark suite: COMPARISONS comparisons of
+# the unchanged code with itself (A/A), then one of the code against a build slowed by PATCH; each
+# in interleaved rounds (tools/benchmark_rounds.sh) judged by `slcbench compare`. Everything lands in OUT.
 #
-#   bash tools/gate_check.sh OUT [RUNS] [PATCH]
-#
-# The benchmark settings and the compare command are the README's ("CI regression benchmarks").
+#   bash tools/gate_check.sh OUT [COMPARISONS] [PATCH]
 set -euo pipefail
-out=${1:?usage: gate_check.sh OUT [RUNS] [PATCH]}
-runs=${2:-4}
+out=${1:?usage: gate_check.sh OUT [COMPARISONS] [PATCH]}
+comparisons=${2:-3}
 patch=${3:-tools/slowdown-query-head.patch}
+here=$(pwd)
 mkdir -p "$out"
-bench_options=(--benchmark-only --benchmark-min-rounds=10 --benchmark-max-time=0.5
-               --benchmark-warmup=on --benchmark-warmup-iterations=1)
-bench() {  # $1: checkout, $2: JSON to write
-    (cd "$1" && PYTHONPATH=. python -m pytest -q -p no:cacheprovider tests/benchmarks "${bench_options[@]}" \
-        --benchmark-json "$2") >"$2.log" 2>&1
-}
-gate() {  # $1: baseline JSON, $2: new JSON, $3: name of the outputs
+gate() {  # $1: folder with base/ and new/ rounds
     set +e
-    PYTHONPATH=. python -m slcbench compare "$1" "$2" --max-regression 25% \
-        --json "$out/$3.json" --markdown "$out/$3.md" >"$out/$3.txt" 2>&1
-    echo "$3: exit $?" | tee -a "$out/verdicts.txt"
+    PYTHONPATH="$here" python -m slcbench compare "$1/base" "$1/new" --max-regression 25% \
+        --json "$1/compare.json" --markdown "$1/compare.md" >"$1/compare.txt" 2>&1
+    echo "$(basename "$1"): exit $?" | tee -a "$out/verdicts.txt"
     set -e
 }
-here=$(pwd)
-for i in $(seq 1 "$runs"); do
+timed() {  # $1: name, then the command
+    local name=$1 start
+    shift
     start=$(date +%s)
-    bench "$here" "$out/bench-$i.json"
-    echo "bench-$i: $(( $(date +%s) - start )) s" | tee -a "$out/walltimes.txt"
-    if [ "$i" -gt 1 ]; then gate "$out/bench-$((i - 1)).json" "$out/bench-$i.json" "aa-$((i - 1))-$i"; fi
+    "$@"
+    echo "$name: $(( $(date +%s) - start )) s" | tee -a "$out/walltimes.txt"
+}
+for i in $(seq 1 "$comparisons"); do
+    timed "aa-$i" bash tools/benchmark_rounds.sh "$here" "$here" "$out/aa-$i"
+    gate "$out/aa-$i"
 done
 slow=$(mktemp -d)
 git worktree add -q --detach "$slow" HEAD
 (cd "$slow" && git apply "$here/$patch")
-bench "$slow" "$out/bench-slowed.json"
+timed slowed bash tools/benchmark_rounds.sh "$here" "$slow" "$out/slowed"
 git worktree remove --force "$slow"
-gate "$out/bench-$runs.json" "$out/bench-slowed.json" "slowed"
+gate "$out/slowed"

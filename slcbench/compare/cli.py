@@ -15,7 +15,7 @@ EXIT_REGRESSED = 1
 
 BASIS_HELP = (
     "ratio: judge each speed row's time relative to its k=1 run in the same file (cancels machine speed; on one "
-    "machine absolute times are judged too). time: judge times. pytest-benchmark files have no reference and "
+    "machine absolute times are reported too). time: judge times. pytest-benchmark files have no reference and "
     "always use time."
 )
 FALSE_ALARM_HELP = (
@@ -26,9 +26,18 @@ FALSE_ALARM_HELP = (
 
 def compare(
     baseline: Annotated[
-        Path, typer.Argument(help="Results file of the reference run (speed JSON or pytest-benchmark JSON).")
+        Path,
+        typer.Argument(
+            help="Results of the reference run: a speed JSON or pytest-benchmark JSON file, or a folder "
+            "of them (rounds of one run, pooled; their intervals then come from the rounds)."
+        ),
     ],
-    new: Annotated[Path, typer.Argument(help="Results file of the run to judge, of the same kind as BASELINE.")],
+    new: Annotated[
+        Path,
+        typer.Argument(
+            help="Results of the run to judge (a file or a folder of rounds), of the same kind as BASELINE."
+        ),
+    ],
     max_regression: Annotated[
         str,
         typer.Option(

@@ -9,12 +9,18 @@
   time is ``stats.median`` (seconds, held here in milliseconds) with the raw times ``stats.data``,
   and its spread ``stats.iqr / stats.median``. There is no in-run reference.
 
+A side of a comparison can also be a folder of such files: the *rounds* of one run, made on one
+machine (e.g. the benchmark suite run several times, interleaved with the other side's rounds). Its
+rows pool the rounds: a row's value is the median of its rounds', and each round's value is kept,
+so that a comparison can judge the rounds rather than samples taken seconds apart.
+
 Unreadable files, unknown kinds, empty files and duplicate rows raise SlcbenchError naming the file.
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +57,8 @@ class ComparedRow:
     samples_ms: tuple[float, ...] = ()  # raw times of the timed unit; () where the file has none
     ratio_samples: tuple[float, ...] = ()  # one ratio to the reference per A-B-B-A block
     reference: bool = False  # the row every ratio of its run is relative to (k=1)
+    round_times_ms: tuple[float, ...] = ()  # the time of each round (a side of several files)
+    round_ratios: tuple[float, ...] = ()  # the ratio of each round
 
     @classmethod
     def of_speed_row(cls, row: SpeedRow) -> ComparedRow:
@@ -75,6 +83,63 @@ class ResultsFile:
     environment: dict[str, Any]  # the ENVIRONMENT_FIELDS that the file records
     rows: tuple[ComparedRow, ...]
     settings: dict[str, Any] = field(default_factory=dict)  # TIMING_SETTINGS of a speed file; {} otherwise
+    rounds: int = 1  # files pooled (a folder of rounds)
+
+
+def load_side(path: Path | str) -> ResultsFile:
+    """A results file, or a folder whose ``*.json`` files are rounds of one run on one machine, pooled."""
+    path = Path(path)
+    if not path.is_dir():
+        return load_results(path)
+    files = sorted(path.glob("*.json"))
+    if not files:
+        raise SlcbenchError(f"{path} is a folder without .json results files")
+    return pool_rounds(path, [load_results(file) for file in files])
+
+
+def pool_rounds(path: Path, rounds: list[ResultsFile]) -> ResultsFile:
+    """One side made of several rounds: rows matched by identity, each round's time and ratio kept."""
+    first = rounds[0]
+    for other in rounds[1:]:
+        if other.kind is not first.kind:
+            raise SlcbenchError(f"{path}: {other.path} is {other.kind.description}, {first.path} is not")
+        if other.environment != first.environment:
+            raise SlcbenchError(f"{path}: the rounds come from different machines or software ({other.path})")
+    keys = list(dict.fromkeys(row.key for results in rounds for row in results.rows))
+    by_key: dict[RowKey, list[ComparedRow]] = {key: [] for key in keys}
+    for results in rounds:
+        for row in results.rows:
+            by_key[row.key].append(row)
+    return ResultsFile(
+        path=path,
+        kind=first.kind,
+        environment=first.environment,
+        rows=tuple(_pooled(by_key[key]) for key in keys),
+        settings=first.settings,
+        rounds=len(rounds),
+    )
+
+
+def _pooled(rows: list[ComparedRow]) -> ComparedRow:
+    failed = next((row for row in rows if row.status is not Status.ok), None)
+    if failed is not None:
+        return failed
+    times = tuple(row.time_ms for row in rows if row.time_ms is not None)
+    ratios = tuple(row.ratio for row in rows if row.ratio is not None)
+    return ComparedRow(
+        key=rows[0].key,
+        status=Status.ok,
+        error=None,
+        time_ms=float(statistics.median(times)) if times else None,
+        spread_pct=None,
+        ratio=float(statistics.median(ratios)) if len(ratios) == len(rows) else None,
+        calls_per_sample=rows[0].calls_per_sample,
+        samples_ms=tuple(sample for row in rows for sample in row.samples_ms),
+        ratio_samples=tuple(sample for row in rows for sample in row.ratio_samples),
+        reference=rows[0].reference,
+        round_times_ms=times if len(times) == len(rows) else (),
+        round_ratios=ratios if len(ratios) == len(rows) else (),
+    )
 
 
 def load_results(path: Path | str) -> ResultsFile:

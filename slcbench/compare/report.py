@@ -94,6 +94,9 @@ def comparison_summary(comparison: Comparison, labels: dict[RowKey, str] | None 
         count = len(comparison.with_verdict(verdict))
         if count:
             parts.append(f"{count} {verdict.value}")
+    slower = comparison.absolute_time_regressions()
+    if slower:
+        parts.append(f"{len(slower)} slower in absolute time (one machine)")
     return ", ".join(parts)
 
 
@@ -123,7 +126,9 @@ def caption(comparison: Comparison, common: str = "") -> str:
     if any(row.judged_on(Basis.ratio) for row in comparison.rows):
         text += "; a value with x is the batch time relative to k=1 in the same run"
     if comparison.same_machine:
-        text += "; one machine: absolute times are judged too"
+        text += "; one machine: absolute times are judged too, for information"
+    if comparison.baseline.rounds > 1 or comparison.new.rounds > 1:
+        text += f"; rounds: {comparison.baseline.rounds} vs {comparison.new.rounds}"
     return f"all rows: {common}\n{text}" if common else text
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.table import Table
 
 from slcbench.compare.config import CompareConfig
-from slcbench.compare.files import load_results
+from slcbench.compare.files import load_side
 from slcbench.compare.report import (
     comparison_document,
     comparison_markdown,
@@ -56,5 +56,5 @@ class CompareRun:
 
 def run_compare(config: CompareConfig) -> CompareRun:
     """Read both files and judge every row (see ``slcbench.compare.verdicts``)."""
-    baseline, new = load_results(config.baseline), load_results(config.new)
+    baseline, new = load_side(config.baseline), load_side(config.new)
     return CompareRun(config, compare_results(baseline, new, config.threshold, config.basis, config.alpha))

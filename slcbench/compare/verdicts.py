@@ -59,12 +59,9 @@ class Verdict(StrEnum):
     not_comparable = "not-comparable"
 
 
-# Worse first: the verdict that decides a row judged on two bases.
-_SEVERITY = (Verdict.regressed, Verdict.inconclusive, Verdict.improved, Verdict.ok)
-
-
 class Method(StrEnum):
-    interval = "interval"  # raw samples on both sides: an estimate with a simultaneous interval
+    rounds = "rounds"  # several rounds a side: the interval is of the rounds' values
+    samples = "samples"  # one run a side with raw samples: the interval is of the samples
     point = "point"  # one number a side (no raw samples): compared against the threshold only
 
 
@@ -80,15 +77,15 @@ class Judgement:
     low: float | None
     high: float | None
     verdict: Verdict
-    samples: int | None = None  # samples a side, the fewer of the two
-    samples_to_decide: int | None = None  # samples a side that would decide an inconclusive row
+    samples: int | None = None  # samples (or rounds) a side, the fewer of the two
+    samples_to_decide: int | None = None  # samples (or rounds) a side that would decide an inconclusive row
 
 
 @dataclass(frozen=True)
 class RowComparison:
     key: RowKey
     verdict: Verdict
-    judgements: tuple[Judgement, ...]  # what was compared: the basis first, then absolute time (same machine)
+    judgements: tuple[Judgement, ...]  # the basis, which gives the verdict; then absolute time (one machine)
     baseline_time_ms: float | None
     new_time_ms: float | None
     note: str
@@ -126,7 +123,24 @@ class Comparison:
         ):
             if differences:
                 lines.append(f"the runs' {what} differ ({'; '.join(differences)}): {consequence}")
+        slower = self.absolute_time_regressions()
+        if slower:
+            lines.append(
+                f"one machine: the absolute time of {len(slower)} row(s) whose ratio to k=1 is not "
+                f"regressed got slower beyond +{self.max_regression * 100:g}% (the whole model, not only "
+                "its head, or the machine): see 'time (info)'"
+            )
         return lines
+
+    def absolute_time_regressions(self) -> tuple[RowComparison, ...]:
+        """Rows judged on their ratio, not regressed there, whose absolute time regressed (files of one machine)."""
+        return tuple(
+            row
+            for row in self.rows
+            if row.verdict is not Verdict.regressed
+            and len(row.judgements) > 1
+            and row.judgements[1].verdict is Verdict.regressed
+        )
 
     def failed(self, *, fail_on_missing: bool = False, fail_on_inconclusive: bool = False) -> bool:
         """A row regressed, or (when asked) a baseline row is missing from NEW or a row is inconclusive."""
@@ -174,37 +188,37 @@ def _samples_to_decide(interval: Interval, samples: int, threshold: float) -> in
     return samples_to_decide(samples, half_width, needed)
 
 
-def judge(
-    basis: Basis,
-    baseline_samples: Sequence[float],
-    new_samples: Sequence[float],
-    baseline: float,
-    new: float,
-    threshold: float,
-    confidence: float,
-) -> Judgement:
-    """The change of one value between two rows: with an interval where both sides have raw samples."""
-    change = _change(baseline, new)
-    assert change is not None
-    if not baseline_samples or not new_samples:
-        return Judgement(basis, Method.point, baseline, new, change, None, None, point_verdict(change, threshold))
-    interval = change_interval(baseline_samples, new_samples, confidence)
-    samples = min(len(baseline_samples), len(new_samples))
+def judge(basis: Basis, baseline: ComparedRow, new: ComparedRow, threshold: float, confidence: float) -> Judgement:
+    """The change of one value between two rows: with an interval of the rounds' values where both sides
+    have several rounds, else of the raw samples where both have them, else as two points."""
+    base_value, new_value = (baseline.ratio, new.ratio) if basis is Basis.ratio else (baseline.time_ms, new.time_ms)
+    change = _change(base_value, new_value)
+    assert change is not None and base_value is not None and new_value is not None
+    if basis is Basis.ratio:
+        rounds, samples = (baseline.round_ratios, new.round_ratios), (baseline.ratio_samples, new.ratio_samples)
+    else:
+        rounds, samples = (baseline.round_times_ms, new.round_times_ms), (baseline.samples_ms, new.samples_ms)
+    if len(rounds[0]) > 1 and len(rounds[1]) > 1:
+        method, (baseline_values, new_values) = Method.rounds, rounds
+    elif samples[0] and samples[1]:
+        method, (baseline_values, new_values) = Method.samples, samples
+    else:
+        verdict = point_verdict(change, threshold)
+        return Judgement(basis, Method.point, base_value, new_value, change, None, None, verdict)
+    interval = change_interval(baseline_values, new_values, confidence)
+    count = min(len(baseline_values), len(new_values))
     verdict = interval_verdict(interval, threshold)
-    decide = _samples_to_decide(interval, samples, threshold) if verdict is Verdict.inconclusive else None
+    decide = _samples_to_decide(interval, count, threshold) if verdict is Verdict.inconclusive else None
     return Judgement(
-        basis, Method.interval, baseline, new, interval.estimate, interval.low, interval.high, verdict, samples, decide
+        basis, method, base_value, new_value, interval.estimate, interval.low, interval.high, verdict, count, decide
     )
 
 
 def _bases(baseline: ComparedRow, new: ComparedRow, basis: Basis, same_machine: bool) -> list[Basis]:
-    """What a matched pair of rows is judged on: its ratio where asked and both carry one, beside its
-    time on one machine; the time alone on the time basis or for rows without a ratio. The reference
-    row's ratio is 1 by definition: only its time is judged, and only on one machine."""
+    """What a matched pair of rows is judged on: its ratio where asked and both carry one (the reference
+    row's is 1 by definition), with its time beside it for information on one machine; else its time."""
     if basis is Basis.time or baseline.ratio is None or new.ratio is None:
         return [Basis.time]
-    if baseline.reference:
-        return [Basis.time] if same_machine else []
     return [Basis.ratio, Basis.time] if same_machine else [Basis.ratio]
 
 
@@ -222,42 +236,33 @@ def compare_rows(
     if new.status is not Status.ok:
         detail = f" ({new.error})" if new.error else ""
         return result(Verdict.regressed, note=f"new run: {new.status}{detail}; baseline ran")
-    if not bases:
-        return result(
-            Verdict.ok, note="the reference (k=1): its ratio is 1 by definition; times of two machines are not compared"
-        )
     judgements: list[Judgement] = []
     notes: list[str] = []
     if bases[0] is Basis.time and (baseline.ratio is not None) != (new.ratio is not None):
         notes.append("no reference ratio in one file; compared times")
     for basis in bases:
-        base_value, new_value = (baseline.ratio, new.ratio) if basis is Basis.ratio else (baseline.time_ms, new.time_ms)
-        if _change(base_value, new_value) is None:
+        values = (baseline.ratio, new.ratio) if basis is Basis.ratio else (baseline.time_ms, new.time_ms)
+        if _change(*values) is None:
             return result(Verdict.not_comparable, tuple(judgements), f"{basis.value} is zero or missing")
-        assert base_value is not None and new_value is not None
-        samples = (
-            (baseline.ratio_samples, new.ratio_samples)
-            if basis is Basis.ratio
-            else (baseline.samples_ms, new.samples_ms)
-        )
-        judgements.append(judge(basis, *samples, base_value, new_value, threshold, confidence))
-    verdict = min((j.verdict for j in judgements), key=_SEVERITY.index)
-    if len(judgements) > 1 and judgements[1].verdict is verdict and verdict is not judgements[0].verdict:
-        notes.append(f"absolute time {verdict.value}: the whole model changed, not only its head")
-    if any(j.method is Method.point for j in judgements):
+        judgements.append(judge(basis, baseline, new, threshold, confidence))
+    verdict = judgements[0].verdict
+    if len(judgements) > 1 and judgements[1].verdict is Verdict.regressed and verdict is not Verdict.regressed:
+        notes.append("absolute time regressed (one machine): the whole model or the machine got slower")
+    if any(j.method is Method.point for j in judgements) and not baseline.reference:
         notes.append("no raw samples in one file: compared as points")
     blocks = (baseline.calls_per_sample, new.calls_per_sample)
     if None not in blocks and blocks[0] != blocks[1]:
         # Why: the IQR of means over blocks of n batches shrinks with n; only the medians compare.
         notes.append(f"batches/sample {blocks[0]} vs {blocks[1]}: IQRs not like for like")
     main = judgements[0]
+    unit = "rounds" if main.method is Method.rounds else "samples"
     if verdict is Verdict.inconclusive and main.samples_to_decide is not None and main.samples:
         factor = math.sqrt(main.samples_to_decide / main.samples)
         notes.append(
-            f"~{main.samples_to_decide} samples a side (now {main.samples}), or {factor:.1f}x less noise, would decide"
+            f"~{main.samples_to_decide} {unit} a side (now {main.samples}), or {factor:.1f}x less noise, would decide"
         )
-    elif verdict is Verdict.inconclusive and main.method is Method.interval and main.low is None:
-        notes.append(f"{main.samples} samples a side give no {100 * confidence:.4g}% interval")
+    elif verdict is Verdict.inconclusive and main.method is not Method.point and main.low is None:
+        notes.append(f"{main.samples} {unit} a side give no {100 * confidence:.4g}% interval")
     return result(verdict, tuple(judgements), "; ".join(notes))
 
 

@@ -42,6 +42,10 @@ ROW_BUDGET_HELP = (
     f"Adaptive sampling: seconds of timing per row at most (default: {CPU.row_budget_s:g}); a row that runs out "
     "is marked not converged."
 )
+THREADS_HELP = (
+    f"CPU threads for torch (default: {CPU.threads} on the CPU, where a second thread waits at every parallel region "
+    "for a core another process may hold; torch's choice on CUDA)."
+)
 MIN_SAMPLE_HELP = (
     "Graph timing: unroll enough batches into the CUDA graph that one timed sample lasts at least "
     "this long (up to 1000 batches); times are still per batch, the spread is that of block means; "
@@ -62,6 +66,7 @@ def speed(
     batches: Annotated[int | None, typer.Option(help=BATCHES_HELP)] = None,
     ci_target: Annotated[float | None, typer.Option("--ci-target", help=CI_TARGET_HELP)] = None,
     row_budget: Annotated[float | None, typer.Option("--row-budget", help=ROW_BUDGET_HELP)] = None,
+    threads: Annotated[int | None, typer.Option("--threads", help=THREADS_HELP)] = None,
     warmup: Annotated[int | None, typer.Option(help=WARMUP_HELP)] = None,
     min_sample_ms: Annotated[float | None, typer.Option("--min-sample-ms", help=MIN_SAMPLE_HELP)] = None,
     precision: Annotated[
@@ -125,6 +130,7 @@ def speed(
         min_sample_ms=min_sample_ms,
         ci_target_pct=ci_target,
         row_budget_s=row_budget,
+        threads=threads,
         precision=precision,
         eager=eager,
         channels_last=channels_last,

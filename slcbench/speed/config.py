@@ -79,6 +79,7 @@ class SpeedConfig:
         min_sample_ms: float | None = None,
         ci_target_pct: float | None = None,
         row_budget_s: float | None = None,
+        threads: int | None = None,
         precision: Precision = Precision.fp32,
         eager: bool = False,
         channels_last: bool = False,
@@ -99,6 +100,7 @@ class SpeedConfig:
             min_sample_ms=min_sample_ms,
             ci_target_pct=ci_target_pct,
             row_budget_s=row_budget_s,
+            threads=threads,
         )
         return cls(
             archs=resolve_arch_list(arch),
@@ -173,6 +175,7 @@ class SpeedConfig:
             "blocks": self.protocol.blocks,
             "ci_target_pct": self.protocol.ci_target_pct,
             "row_budget_s": self.protocol.row_budget_s,
+            "threads": self.protocol.threads,
             "confidence": DEFAULT_CONFIDENCE,
             "speedup_method": "median of A-B-B-A block ratios against k=1, order-statistic (binomial) interval",
             "channels_last": self.channels_last,

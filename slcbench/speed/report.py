@@ -76,9 +76,11 @@ def run_header(config: SpeedConfig, environment: dict[str, Any]) -> str:
         if protocol.name == "paper"
         else f"{protocol.name} protocol — NOT the paper's (batch 32, 100 batches on a GPU)"
     )
+    threads = environment.get("torch_threads")
     return (
         f"[bold]slcbench speed[/] on {escape(str(environment['device_name']))} · {config.precision.value} · "
-        f"{config.timing.value} timing · batch {protocol.batch_size} · {sampling_summary(config)} · {label}"
+        f"{config.timing.value} timing · batch {protocol.batch_size} · {threads} CPU thread(s) · "
+        f"{sampling_summary(config)} · {label}"
     )
 
 

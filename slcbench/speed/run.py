@@ -16,7 +16,7 @@ from slcbench.io import timestamp, write_new_results
 from slcbench.results import SAMPLE_FIELDS, SpeedRow, Status, speed_document
 from slcbench.speed.config import SpeedConfig, SpeedOutputs
 from slcbench.speed.report import row_label, run_header, speed_figure, speed_table, spread_notes
-from slcbench.speed.sweep import SweepParts, measure_rows
+from slcbench.speed.sweep import SweepParts, cpu_threads, measure_rows
 
 
 @dataclass(frozen=True)
@@ -76,14 +76,15 @@ class SpeedRun:
 def run_speed(
     config: SpeedConfig, *, command: str, progress: Progress | None = None, parts: SweepParts = SweepParts()
 ) -> SpeedRun:
-    """Measure every row of ``config``; ``command`` is recorded to repeat the run."""
-    environment = collect_environment(torch.device(config.device))
-    if progress is not None:
-        progress.begin(run_header(config, environment), config.rows_total)
-    rows = []
-    on_start = (lambda row: progress.started(row_label(row))) if progress is not None else None
-    for row in measure_rows(config, parts=parts, on_start=on_start):
-        rows.append(row)
+    """Measure every row of ``config`` (with its CPU threads); ``command`` is recorded to repeat the run."""
+    with cpu_threads(config.protocol.threads):
+        environment = collect_environment(torch.device(config.device))
         if progress is not None:
-            progress.advance()
+            progress.begin(run_header(config, environment), config.rows_total)
+        rows = []
+        on_start = (lambda row: progress.started(row_label(row))) if progress is not None else None
+        for row in measure_rows(config, parts=parts, on_start=on_start):
+            rows.append(row)
+            if progress is not None:
+                progress.advance()
     return SpeedRun(config, tuple(rows), environment, timestamp(), command)

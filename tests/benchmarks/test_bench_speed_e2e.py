@@ -1,7 +1,8 @@
 """One small end-to-end ``slcbench speed`` sweep through the library (``measure_rows``): build AlexNet's
 trunk with random weights, swap in heads of k=1 and k=2^10 units, and time both (the k=2^10 row in
-A-B-B-A blocks against k=1), batch 2, 2 timed batches for k=1 and 6 blocks for k=2^10, after 1 warm-up. This is a smoke-sized benchmark of the whole pipeline (model building
-included), not the paper's protocol: for Table III numbers run ``slcbench speed`` on a GPU.
+A-B-B-A blocks against k=1), batch 2, 2 timed batches for k=1 and 6 blocks for k=2^10, after 1
+warm-up. This is a smoke-sized benchmark of the whole pipeline (model building included), not the
+paper's protocol: for Table III numbers run ``slcbench speed`` on a GPU.
 """
 
 from __future__ import annotations

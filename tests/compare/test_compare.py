@@ -162,7 +162,7 @@ def test_a_row_20_percent_slower_fails_and_is_named(tmp_path):
     assert "FAIL: 1 of 3 matched rows regressed beyond +10%: resnet50 k=2^16" in result.stdout
     rows = by_classes(compared(base, new))
     row = rows[65536]
-    assert row.verdict is Verdict.regressed and row.main.basis is Basis.ratio and row.main.method is Method.interval
+    assert row.verdict is Verdict.regressed and row.main.basis is Basis.ratio and row.main.method is Method.samples
     assert row.main.change == pytest.approx(0.20, abs=0.01) and 0.15 < row.main.low < 0.2 < row.main.high < 0.25
     assert row.judged_on(Basis.time).verdict is Verdict.regressed  # one machine: its time is judged too
     assert rows[1].verdict is Verdict.ok and rows[1024].verdict is Verdict.ok
@@ -180,7 +180,7 @@ def test_points_when_a_file_has_no_raw_samples_and_the_boundary_is_inclusive(tmp
     assert run_compare(base, above, "--max-regression", "10%").exit_code == 1
 
 
-def test_a_uniform_slowdown_passes_across_machines_and_is_caught_on_one(tmp_path):
+def test_a_uniform_slowdown_passes_on_the_ratio_and_is_reported_on_one_machine(tmp_path):
     slower = {k: ms * 1.3 for k, ms in BATCH_MS.items()}
     base = write(tmp_path / "base.json", speed_payload())
     # Another GPU: the ratios cancel its speed, the gate passes (and warns that the machines differ).
@@ -188,15 +188,37 @@ def test_a_uniform_slowdown_passes_across_machines_and_is_caught_on_one(tmp_path
     result = run_compare(base, other)
     assert result.exit_code == 0, result.output
     assert "device_name" in result.stderr and "PASS: 0 of 3 matched rows regressed" in result.stdout
-    # The same machine 30% slower in every row: the ratios did not move, but the absolute time is judged.
+    # The same machine 30% slower in every row: the ratios did not move, and the absolute time is reported.
     same = write(tmp_path / "same.json", speed_payload(slower, seed=1))
     result = run_compare(base, same)
-    assert result.exit_code == 1 and "3 of 3 matched rows regressed" in result.stdout
+    assert result.exit_code == 0 and "3 slower in absolute time (one machine)" in result.stdout
+    assert "the absolute time of 3 row(s) whose ratio to k=1 is not regressed got slower" in result.stderr
     rows = by_classes(compared(base, same))
-    assert rows[65536].judged_on(Basis.ratio).verdict is Verdict.ok
+    assert rows[65536].verdict is Verdict.ok and rows[65536].judged_on(Basis.time).verdict is Verdict.regressed
     assert "absolute time regressed" in rows[65536].note
-    assert rows[1].main.basis is Basis.time  # the reference row: its ratio is 1 by definition
+    assert rows[1].main.change == 0.0 and rows[1].judged_on(Basis.time).verdict is Verdict.regressed  # k=1
+    by_time = run_compare(base, same, "--basis", "time")
+    assert by_time.exit_code == 1 and "3 of 3 matched rows regressed" in by_time.stdout
     assert compared(base, same, basis=Basis.time).rows[2].main.change == pytest.approx(0.3, abs=0.01)
+
+
+def test_rounds_in_folders_are_judged_as_rounds(tmp_path):
+    (tmp_path / "base").mkdir(), (tmp_path / "new").mkdir(), (tmp_path / "slow").mkdir()
+    for i in range(6):  # six rounds a side, each round's machine state 10% faster or slower at random
+        rng = np.random.default_rng(i)
+        for side, factor in (("base", 1.0), ("new", 1.0), ("slow", 2.0)):
+            state = rng.lognormal(0, 0.1)
+            times = {k: ms * state * (factor if k == 65536 else 1.0) for k, ms in BATCH_MS.items()}
+            write(tmp_path / side / f"round-{i}.json", speed_payload(times, seed=10 * i + len(side)))
+    same = compared(tmp_path / "base", tmp_path / "new")
+    assert (same.baseline.rounds, same.new.rounds) == (6, 6)
+    assert {row.main.method for row in same.rows} == {Method.rounds}
+    assert Verdict.regressed not in {row.verdict for row in same.rows}
+    slow = by_classes(compared(tmp_path / "base", tmp_path / "slow"))[65536]
+    assert slow.verdict is Verdict.regressed and slow.main.samples == 6 and slow.main.change > 0.5
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "folder without .json results files" in one_error_line(run_compare(empty, tmp_path / "base"))
 
 
 def test_faster_row_is_improved(tmp_path):
@@ -422,8 +444,9 @@ def test_bad_baseline_file_exits_2(tmp_path, content, message):
 
 def test_missing_file_and_folder_exit_2(tmp_path):
     good = write(tmp_path / "good.json", speed_payload())
+    (tmp_path / "sub").mkdir()
     assert "cannot read" in one_error_line(run_compare(good, tmp_path / "nope.json"))
-    assert "is a folder" in one_error_line(run_compare(tmp_path, good))
+    assert "is a folder without .json results files" in one_error_line(run_compare(tmp_path / "sub", good))
 
 
 def test_duplicate_rows_are_rejected(tmp_path):
@@ -539,8 +562,8 @@ def test_pytest_benchmark_20_percent_slower_fails_and_is_named(tmp_path, pytest_
     assert "1 missing-in-new" in result.stdout
     rows = compared(base, new).rows
     assert [row.verdict for row in rows] == [Verdict.missing_in_new, Verdict.ok, Verdict.regressed]
-    assert rows[2].main.basis is Basis.time and rows[2].main.change == pytest.approx(0.2)
-    assert rows[2].main.method is Method.interval
+    assert rows[2].main.basis is Basis.time and rows[2].main.change == pytest.approx(0.2, abs=0.005)
+    assert rows[2].main.method is Method.samples
 
 
 def test_pytest_benchmark_files_without_raw_data_compare_as_points(tmp_path, pytest_benchmark_json):

@@ -13,10 +13,12 @@ from slcbench.speed.config import Precision, SpeedConfig
 from slcbench.speed.protocol import CPU_QUICK_PROTOCOL, Protocol
 from slcbench.speed.sweep import SweepParts, measure_rows
 
+TINY = "python:tests.speed.models:tiny_cnn"
+
 
 def tiny_config(**overrides):
     settings = dict(
-        archs=(resolve_arch("resnet18"),),
+        archs=(resolve_arch(TINY),),
         classes=(1, 1000),
         device="cpu",
         protocol=Protocol("test", batch_size=2, batches=2, warmup=0),
