@@ -11,11 +11,10 @@ patch=${3:-tools/slowdown-query-head.patch}
 here=$(pwd)
 mkdir -p "$out"
 gate() {  # $1: folder with base/ and new/ rounds
-    set +e
+    local rc=0
     PYTHONPATH="$here" python -m slcbench compare "$1/base" "$1/new" --max-regression 25% \
-        --json "$1/compare.json" --markdown "$1/compare.md" >"$1/compare.txt" 2>&1
-    echo "$(basename "$1"): exit $?" | tee -a "$out/verdicts.txt"
-    set -e
+        --json "$1/compare.json" --markdown "$1/compare.md" >"$1/compare.txt" 2>&1 || rc=$?
+    echo "$(basename "$1"): exit $rc" | tee -a "$out/verdicts.txt"
 }
 timed() {  # $1: name, then the command
     local name=$1 start

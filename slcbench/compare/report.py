@@ -125,7 +125,7 @@ def caption(comparison: Comparison, common: str = "") -> str:
     )
     if any(row.judged_on(Basis.ratio) for row in comparison.rows):
         text += "; a value with x is the batch time relative to k=1 in the same run"
-    if comparison.same_machine:
+    if comparison.same_machine and any(row.judged_on(Basis.ratio) for row in comparison.rows):
         text += "; one machine: absolute times are judged too, for information"
     if comparison.baseline.rounds > 1 or comparison.new.rounds > 1:
         text += f"; rounds: {comparison.baseline.rounds} vs {comparison.new.rounds}"
