@@ -7,6 +7,10 @@ module imports no torch: ``--help``, ``evaluate`` and ``compare`` start fast, an
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
+import sys
 from typing import Annotated
 
 import typer
@@ -15,7 +19,7 @@ import slcbench
 from slcbench.compare.cli import compare_command
 from slcbench.env.cli import env_command
 from slcbench.evaluate.cli import evaluate_command
-from slcbench.options import EXIT_INTERRUPTED, fail
+from slcbench.options import EXIT_INTERRUPTED, EXIT_OUTPUT_CLOSED, EXIT_OUTPUT_FAILED, OutputClosed, fail
 from slcbench.speed.cli import speed_command
 from slcbench.train.cli import train_command
 
@@ -48,6 +52,13 @@ def root(
     """Benchmarks for Single Logit Classification (SLC): speed, SLC metrics and PoLS losses."""
 
 
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so that the interpreter's last flush cannot fail again."""
+    if sys.stdout is not None:
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def main() -> None:
     """Console-script entry point (also ``python -m slcbench``).
 
@@ -55,9 +66,29 @@ def main() -> None:
     one-line treatment as SlcbenchError instead of click's multi-line box. They are recognised by
     click's exception interface (``format_message``, ``exit_code``) because typer has moved from
     click's classes to its own vendored copies between the releases we support.
+
+    Standard output that goes away (a closed pipe, as in ``slcbench compare A B | head -1``, or a
+    closed descriptor) ends the run quietly with ``EXIT_OUTPUT_CLOSED``; one that cannot be written
+    (a full disk, ``> /dev/full``) with ``EXIT_OUTPUT_FAILED`` and one line on stderr. Neither is
+    ``compare``'s regression code.
     """
+    if sys.stdout is None:
+        raise SystemExit(EXIT_OUTPUT_CLOSED)
     try:
-        code = app(prog_name="slcbench", standalone_mode=False)
+        try:
+            code = app(prog_name="slcbench", standalone_mode=False)
+        finally:
+            sys.stdout.flush()
+    except (BrokenPipeError, OutputClosed):
+        _silence_stdout()
+        raise SystemExit(EXIT_OUTPUT_CLOSED) from None
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EIO, errno.EBADF, errno.EFBIG, errno.EDQUOT):
+            raise
+        _silence_stdout()
+        with contextlib.suppress(OSError):
+            fail(f"cannot write to standard output: {exc.strerror}")
+        raise SystemExit(EXIT_OUTPUT_FAILED) from None
     except typer.Abort:
         raise SystemExit(fail("interrupted", code=EXIT_INTERRUPTED).exit_code) from None
     except Exception as exc:

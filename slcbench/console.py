@@ -14,19 +14,32 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
 
+from slcbench.errors import printable
+
+
+class _ReportConsole(Console):
+    def on_broken_pipe(self) -> None:
+        # rich's own handling exits 1, compare's regression code: raise the pipe's error for main() instead.
+        raise BrokenPipeError
+
 
 def report_console() -> Console:
     """A rich console; piped or redirected output (CI logs, files) gets 160 columns, not rich's 80-column guess."""
-    return Console(width=None if sys.stdout.isatty() else 160)
+    return _ReportConsole(width=None if sys.stdout.isatty() else 160)
 
 
 def warn(message: str) -> None:
     """One ``slcbench: warning: ...`` line on stderr."""
-    typer.echo(f"slcbench: warning: {message}", err=True)
+    typer.echo(f"slcbench: warning: {printable(message)}", err=True)
+
+
+def shown(text: object) -> str:
+    """A path or a name from the user, for rich: on one line, encodable, never read as markup."""
+    return escape(printable(str(text)))
 
 
 def print_written(console: Console, paths: Sequence[Path]) -> None:
-    console.print("wrote " + ", ".join(escape(str(p)) for p in paths))
+    console.print("wrote " + ", ".join(shown(p) for p in paths))
 
 
 class Progress(Protocol):
@@ -75,7 +88,7 @@ class TaskProgress:
 
     def started(self, label: str) -> None:
         if self._task is not None:
-            self._progress.update(self._task, description=escape(label))
+            self._progress.update(self._task, description=shown(label))
 
     def advance(self, steps: int = 1) -> None:
         if self._task is not None:

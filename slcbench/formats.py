@@ -66,8 +66,13 @@ def json_bytes(payload: Any) -> bytes:
     return (text + "\n").encode("utf-8")
 
 
+def text_bytes(text: str) -> bytes:
+    """UTF-8; a file name's bytes that were not UTF-8 (surrogate escapes) are written as ``\\xff``."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace").encode("utf-8")
+
+
 def _csv_bytes(frame: Any) -> bytes:
-    return str(frame.to_csv(index=False)).encode("utf-8")
+    return text_bytes(str(frame.to_csv(index=False)))
 
 
 def _npz_bytes(arrays: dict[str, Any]) -> bytes:
@@ -87,7 +92,7 @@ def _png_bytes(figure: Any) -> bytes:
 OUTPUT_FORMATS.register("bytes", OutputFormat("", "bytes, written as they are", bytes))
 OUTPUT_FORMATS.register("json", OutputFormat(".json", "document (dict)", json_bytes))
 OUTPUT_FORMATS.register("csv", OutputFormat(".csv", "table (pandas DataFrame)", _csv_bytes))
-OUTPUT_FORMATS.register("txt", OutputFormat(".txt", "text (str)", lambda text: str(text).encode("utf-8")))
+OUTPUT_FORMATS.register("txt", OutputFormat(".txt", "text (str)", lambda text: text_bytes(str(text))))
 OUTPUT_FORMATS.register("npz", OutputFormat(".npz", "arrays (dict of numpy arrays)", _npz_bytes))
 OUTPUT_FORMATS.register("png", OutputFormat(".png", "figure (matplotlib Figure)", _png_bytes))
-OUTPUT_FORMATS.register("md", OutputFormat(".md", "Markdown text (str)", lambda text: str(text).encode("utf-8")))
+OUTPUT_FORMATS.register("md", OutputFormat(".md", "Markdown text (str)", lambda text: text_bytes(str(text))))

@@ -9,7 +9,9 @@ a full disk or Ctrl-C can never leave a half-written results file or destroy an 
 from __future__ import annotations
 
 import os
+import resource
 import secrets
+import stat
 import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -24,34 +26,156 @@ def output_exists(path: Path) -> OutputExistsError:
     return OutputExistsError(f"{path} already exists; pass --force to overwrite it")
 
 
-def check_outputs(outputs: dict[str, Path | None], inputs: Sequence[Path], *, overwrite: bool) -> None:
-    """Refuse, before any work, outputs that exist (without ``overwrite``), collide, replace an input,
-    or lie in a folder that does not exist.
+# What each kind of file that is not a regular file is called in messages.
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISLNK, "a symbolic link"),
+)
+NAME_MAX_BYTES = 255  # one name in a path (every common Linux and macOS file system)
+PATH_MAX_BYTES = 4095
 
-    ``outputs`` maps the option that names a file (``--json``) to its path, or None when not asked for.
+
+def kind_of(mode: int) -> str:
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def _check_name(path: Path, what: str) -> None:
+    """Refuse names the file system cannot hold before any work, with the option that gave them."""
+    if "\x00" in str(path):
+        raise SlcbenchError(f"{what} {path!r} contains a NUL character")
+    if len(os.fsencode(path)) > PATH_MAX_BYTES:
+        raise SlcbenchError(f"{what} is longer than {PATH_MAX_BYTES} bytes")
+    if any(len(os.fsencode(part)) > NAME_MAX_BYTES for part in path.parts):
+        raise SlcbenchError(f"{what} {path} has a name longer than {NAME_MAX_BYTES} bytes")
+
+
+def check_input(path: Path, *, folder_ok: bool = False, what: str = "") -> os.stat_result:
+    """A path slcbench will read: it must exist and be a regular file (or a folder where ``folder_ok``).
+
+    Devices, FIFOs and sockets are refused by name before anything opens them: reading ``/dev/zero``
+    would never end and a FIFO would block forever. A link to a regular file is read as that file.
+    """
+    label = f"{what} {path}" if what else str(path)
+    _check_name(path, what or "the path")
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        raise SlcbenchError(f"{label}: no such file or folder") from None
+    except OSError as exc:
+        raise SlcbenchError(f"cannot read {label}: {exc.strerror or exc}") from None
+    if stat.S_ISREG(status.st_mode) or (folder_ok and stat.S_ISDIR(status.st_mode)):
+        return status
+    expected = "a file or folder" if folder_ok else "a file"
+    raise SlcbenchError(f"{label} is {kind_of(status.st_mode)}, not {expected}: slcbench reads regular files only")
+
+
+def _proc_kib(path: str, field: str) -> int | None:
+    try:
+        with open(path, encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith(field):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def available_memory_bytes() -> int | None:
+    """Memory this process may still take: what the system can give without swapping (Linux's
+    MemAvailable), and no more than its address-space limit (``ulimit -v``) leaves; None where unknown."""
+    limits = [_proc_kib("/proc/meminfo", "MemAvailable:")]
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    used = _proc_kib("/proc/self/status", "VmSize:")
+    if soft != resource.RLIM_INFINITY and used is not None:
+        limits.append(max(0, soft - used))
+    known = [limit for limit in limits if limit is not None]
+    return min(known) if known else None
+
+
+def check_fits_in_memory(nbytes: int, what: str) -> None:
+    """Refuse, before allocating, work that needs more memory than the system has available."""
+    available = available_memory_bytes()
+    if available is not None and nbytes > available:
+        raise SlcbenchError(
+            f"{what} would need about {nbytes / 2**30:.1f} GiB of memory; {available / 2**30:.1f} GiB are available"
+        )
+
+
+def _check_writable(folder: Path, label: str) -> None:
+    """Create and remove a file in ``folder``: permission bits do not tell (root may not write to /proc)."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=".slcbench-", suffix=".probe", dir=folder)
+    except OSError as exc:
+        raise SlcbenchError(f"{label}: cannot write in {folder} ({exc.strerror or exc})") from None
+    os.close(fd)
+    os.unlink(name)
+
+
+def identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of an existing file, following links; None where there is none."""
+    try:
+        status = path.stat()
+    except (OSError, ValueError):
+        return None
+    return status.st_dev, status.st_ino
+
+
+def check_output_file(path: Path, *, what: str, inputs: Sequence[Path] = (), overwrite: bool = False) -> None:
+    """Refuse, before any work, a file slcbench may not write.
+
+    Its folder must exist and be writable; an existing file is replaced only with ``overwrite``, only
+    when it is a regular file (never a device, FIFO, socket, folder or a link, whose target would be
+    replaced), and never when it is one of ``inputs`` (compared as files, by device and inode).
+    """
+    _check_name(path, what)
+    parent = path.parent
+    if not parent.is_dir():
+        raise SlcbenchError(f"{what} {path}: folder {parent} does not exist")
+    _check_writable(parent, f"{what} {path}")
+    try:
+        status = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise SlcbenchError(f"{what} {path}: {exc.strerror or exc}") from None
+    if stat.S_ISLNK(status.st_mode):
+        raise SlcbenchError(f"{what} {path} is a symbolic link; slcbench never writes through one (name its target)")
+    if not stat.S_ISREG(status.st_mode):
+        raise SlcbenchError(f"{what} {path} is {kind_of(status.st_mode)}; only a regular file can be replaced")
+    if (status.st_dev, status.st_ino) in {identity(p) for p in inputs}:
+        raise SlcbenchError(f"{what} {path} is one of the input files; choose another output name")
+    if not overwrite:
+        raise output_exists(path)
+
+
+def check_outputs(outputs: dict[str, Path | None], inputs: Sequence[Path], *, overwrite: bool) -> None:
+    """``check_output_file`` for each output asked for (option -> path, None when not asked), and no two the same.
+
+    ``inputs`` are the files the command reads (folders resolved to the files they lead to).
     """
     named = {option: path for option, path in outputs.items() if path is not None}
-    if len({p.resolve() for p in named.values()}) < len(named):
+    if len({p.absolute() for p in named.values()}) < len(named):
         raise SlcbenchError(f"{' and '.join(named)} name the same file")
-    resolved_inputs = {p.resolve() for p in inputs}
     for option, path in named.items():
-        if path.resolve() in resolved_inputs:
-            raise SlcbenchError(f"{option} {path} is one of the input files; choose another output name")
-        if path.is_dir():
+        _check_name(path, option)
+        if path.is_dir() and not path.is_symlink():
             raise SlcbenchError(f"{option} {path} is a folder; give a file name")
-        if not path.parent.is_dir():
-            raise SlcbenchError(f"{option} {path}: folder {path.parent} does not exist")
-        if path.exists() and not overwrite:
-            raise output_exists(path)
+        check_output_file(path, what=option, inputs=inputs, overwrite=overwrite)
 
 
-def check_output_folder(folder: Path) -> None:
-    """Refuse, before any work, a results folder that is a file or cannot be created."""
-    if folder.exists() and not folder.is_dir():
-        raise SlcbenchError(f"output path {folder} is not a folder")
-    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+def check_output_folder(folder: Path, *, what: str = "--output") -> None:
+    """Refuse, before any work, a results folder that is not a folder or cannot be created or written."""
+    _check_name(folder, what)
+    existing = next((p for p in (folder, *folder.absolute().parents) if p.exists()), None)
     if existing is not None and not existing.is_dir():
-        raise SlcbenchError(f"cannot create output folder {folder}: {existing} is a file")
+        problem = "is not a folder" if existing == folder else f"cannot be created: {existing} is not a folder"
+        raise SlcbenchError(f"output path {folder} {problem}")
+    if existing is not None:
+        _check_writable(existing, f"{what} {folder}")
 
 
 def _current_umask() -> int:
@@ -127,7 +251,10 @@ def _place(temp: Path, target: Path, overwrite: bool) -> Path | None:
         os.link(temp, target)
         return None
     backup = None
-    if target.exists():
+    if os.path.lexists(target):
+        mode = os.lstat(target).st_mode
+        if not stat.S_ISREG(mode):  # checked before the work too; this closes the gap since
+            raise SlcbenchError(f"{target} is {kind_of(mode)}; only a regular file can be replaced")
         backup = target.parent / f".slcbench-{secrets.token_hex(8)}.old"
         os.link(target, backup)
     try:

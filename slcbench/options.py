@@ -14,22 +14,29 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from slcbench.device import DeviceChoice
-from slcbench.errors import SlcbenchError
+from slcbench.errors import SlcbenchError, printable
 
 EXIT_BAD_INPUT = 2
+EXIT_OUTPUT_FAILED = 74  # sysexits' EX_IOERR: standard output could not be written (a full disk)
 EXIT_INTERRUPTED = 130
+EXIT_OUTPUT_CLOSED = 141  # as if killed by SIGPIPE: standard output was closed or its reader went away
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
-    """Print ``slcbench: error: message`` on stderr and return the Exit to raise."""
-    typer.echo(f"slcbench: error: {message}", err=True)
+    """Print ``slcbench: error: message`` on one line of stderr and return the Exit to raise."""
+    typer.echo(f"slcbench: error: {printable(message)}", err=True)
     return typer.Exit(code)
 
 
+class OutputClosed(Exception):
+    """Standard output went away mid-run (click would turn the pipe's OSError into exit 1, the regression code)."""
+
+
 def friendly_errors(func: F) -> F:
-    """Turn SlcbenchError into one line on stderr and exit code 2, Ctrl-C into exit 130."""
+    """Turn SlcbenchError into one line on stderr and exit code 2, Ctrl-C into exit 130, a closed
+    standard output into ``OutputClosed`` for ``slcbench.cli.main``."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -37,6 +44,10 @@ def friendly_errors(func: F) -> F:
             return func(*args, **kwargs)
         except SlcbenchError as exc:
             raise fail(str(exc)) from None
+        except BrokenPipeError:
+            raise OutputClosed from None
+        except MemoryError:
+            raise fail("out of memory: the input or the work asked for is larger than this machine allows") from None
         except KeyboardInterrupt:
             raise fail("interrupted", code=EXIT_INTERRUPTED) from None
 

@@ -35,6 +35,7 @@ class ResultsKind(StrEnum):
 
 SPEED_SCHEMA_VERSION = 2
 DEFAULT_CONFIDENCE = 0.95  # of every interval in a results file
+MAX_SEED = 2**63 - 1  # a seed every library here takes (torch's generators, numpy) and JSON readers keep exact
 # Version 1 rows lack the intervals and the paired samples; they are read as rows without them.
 SPEED_SCHEMA_VERSIONS_READ = (1, 2)
 TRAIN_SCHEMA_VERSION = 1
@@ -287,9 +288,9 @@ class SpeedRow:
                 values[name] = kind(data[name])
             except ValueError:
                 raise ValueError(f"has an unknown {name} {data[name]!r}") from None
-        for spec in fields(cls):
-            if spec.name not in values and spec.name in data:
-                values[spec.name] = _typed(spec.type, data[spec.name])
+        for name, reader in _OPTIONAL_FIELD_READERS:
+            if name in data:
+                values[name] = reader(data[name])
         if "calls_per_sample" not in data:
             values["calls_per_sample"] = 1  # files from before the field timed one batch per sample
         elif not values["calls_per_sample"]:
@@ -364,8 +365,12 @@ _FIELD_READERS: dict[str, Any] = {
 }
 
 
-def _typed(annotation: Any, value: Any) -> Any:
-    return _FIELD_READERS[str(annotation)](value)
+# Each optional SpeedRow field with its reader, found once from the annotations.
+_OPTIONAL_FIELD_READERS = tuple(
+    (spec.name, _FIELD_READERS[str(spec.type)])
+    for spec in fields(SpeedRow)
+    if spec.name not in (*SPEED_ROW_IDENTITY, "status", "head", "timing")
+)
 
 
 def speed_document(

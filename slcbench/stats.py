@@ -24,6 +24,7 @@ data cannot decide, and a verdict built on it must say "inconclusive".
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -93,18 +94,28 @@ def mann_whitney_null_cdf(n: int, m: int) -> np.ndarray:
     return np.minimum(np.cumsum(counts) / total, 1.0)
 
 
+@functools.lru_cache(maxsize=256)
+def _exact_rank_of_lower_end(n: int, m: int, alpha: float) -> int | None:
+    cdf = mann_whitney_null_cdf(n, m)
+    reachable = np.flatnonzero(cdf <= alpha / 2)  # P(W <= k - 1) <= alpha / 2
+    return int(reachable[-1]) + 1 if reachable.size else None
+
+
 def _rank_of_lower_end(n: int, m: int, alpha: float, tied: bool, tie_groups: np.ndarray) -> int | None:
     """k such that the interval [D_(k), D_(nm+1-k)] (1-based order statistics of the n*m differences)
     has coverage of at least 1 - alpha; None when no k >= 1 reaches it."""
     if not tied and max(n, m) <= EXACT_MAX_SAMPLES:
-        cdf = mann_whitney_null_cdf(n, m)
-        reachable = np.flatnonzero(cdf <= alpha / 2)  # P(W <= k - 1) <= alpha / 2
-        return int(reachable[-1]) + 1 if reachable.size else None
+        return _exact_rank_of_lower_end(n, m, alpha)
     total = n + m
     variance = n * m / 12 * ((total + 1) - float((tie_groups**3 - tie_groups).sum()) / (total * (total - 1)))
     # W <= c is rejected at alpha (two-sided, no continuity correction): the first W kept is floor(c) + 1.
-    k = math.floor(n * m / 2 - scipy_stats.norm.ppf(1 - alpha / 2) * math.sqrt(variance)) + 1
+    k = math.floor(n * m / 2 - _normal_quantile(1 - alpha / 2) * math.sqrt(variance)) + 1
     return k if k >= 1 else None
+
+
+@functools.lru_cache(maxsize=256)
+def _normal_quantile(p: float) -> float:
+    return float(scipy_stats.norm.ppf(p))
 
 
 def _at_most(values: np.ndarray, limit: int, seed: int) -> np.ndarray:

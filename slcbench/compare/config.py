@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from slcbench.compare.files import side_files
 from slcbench.errors import SlcbenchError
 from slcbench.io import check_outputs
 
@@ -91,11 +92,8 @@ class CompareConfig:
         parse_max_regression(self.max_regression)
         if not 0 < self.alpha < 1:
             raise SlcbenchError(f"--false-alarm-rate must lie between 0% and 100%, got {self.false_alarm_rate!r}")
-        check_outputs(
-            {"--json": self.json_path, "--markdown": self.markdown_path},
-            [self.baseline, self.new],
-            overwrite=self.force,
-        )
+        inputs = [*side_files(self.baseline), *side_files(self.new)]  # folders of rounds: the files in them
+        check_outputs({"--json": self.json_path, "--markdown": self.markdown_path}, inputs, overwrite=self.force)
 
     @property
     def threshold(self) -> float:

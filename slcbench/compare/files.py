@@ -20,6 +20,7 @@ Unreadable files, unknown kinds, empty files and duplicate rows raise SlcbenchEr
 from __future__ import annotations
 
 import json
+import stat
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from slcbench.errors import SlcbenchError
+from slcbench.io import check_fits_in_memory, check_input
 from slcbench.results import (
     ENVIRONMENT_FIELDS,
     SPEED_SCHEMA_VERSIONS_READ,
@@ -37,6 +39,9 @@ from slcbench.results import (
     Status,
     finite_number,
 )
+
+# Python objects from JSON take several times the text's size (floats in lists, dicts per row).
+JSON_MEMORY_FACTOR = 8
 
 
 @dataclass(frozen=True)
@@ -86,12 +91,20 @@ class ResultsFile:
     rounds: int = 1  # files pooled (a folder of rounds)
 
 
+def side_files(path: Path | str) -> list[Path]:
+    """The files a side reads: the file itself, or a folder's ``*.json`` files (checked to be regular files)."""
+    path = Path(path)
+    if stat.S_ISDIR(check_input(path, folder_ok=True).st_mode):
+        return [file for file in sorted(path.glob("*.json")) if check_input(file)]
+    return [path]
+
+
 def load_side(path: Path | str) -> ResultsFile:
     """A results file, or a folder whose ``*.json`` files are rounds of one run on one machine, pooled."""
     path = Path(path)
-    if not path.is_dir():
+    files = side_files(path)
+    if files == [path]:
         return load_results(path)
-    files = sorted(path.glob("*.json"))
     if not files:
         raise SlcbenchError(f"{path} is a folder without .json results files")
     return pool_rounds(path, [load_results(file) for file in files])
@@ -145,10 +158,10 @@ def _pooled(rows: list[ComparedRow]) -> ComparedRow:
 def load_results(path: Path | str) -> ResultsFile:
     """Read and validate one results file; SlcbenchError (naming the file) when it cannot be used."""
     path = Path(path)
+    size = check_input(path).st_size
+    check_fits_in_memory(size * JSON_MEMORY_FACTOR, f"{path} ({size / 2**20:.0f} MiB of JSON)")
     try:
         text = path.read_text(encoding="utf-8")
-    except IsADirectoryError:
-        raise SlcbenchError(f"{path} is a folder, not a results file") from None
     except OSError as exc:
         raise SlcbenchError(f"cannot read {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.markup import escape
 from rich.table import Table
 
 from slcbench.class_counts import format_class_count
 from slcbench.compare.config import Basis
 from slcbench.compare.verdicts import Comparison, Judgement, Method, RowComparison, Verdict
+from slcbench.console import shown
 from slcbench.results import RowKey
 
 # Identity fields always shown in a row's label; the others only where rows differ in them.
@@ -24,6 +24,7 @@ _VERDICT_STYLE = {
     Verdict.not_comparable: "magenta",
 }
 COMPARE_KIND = "slcbench.compare"
+TABLE_ROWS = 200  # a table longer than this helps no one (and takes minutes to render); the JSON has all
 COMPARE_SCHEMA_VERSION = 1
 
 
@@ -132,12 +133,26 @@ def caption(comparison: Comparison, common: str = "") -> str:
     return f"all rows: {common}\n{text}" if common else text
 
 
+def shown_rows(comparison: Comparison, limit: int = TABLE_ROWS) -> tuple[RowComparison, ...]:
+    """The rows a table shows: all of them up to ``limit``; beyond it, those whose verdict is not ``ok``
+    first, in the files' order, up to ``limit`` (every row stays in the JSON)."""
+    if len(comparison.rows) <= limit:
+        return comparison.rows
+    attention = [row for row in comparison.rows if row.verdict is not Verdict.ok]
+    rest = [row for row in comparison.rows if row.verdict is Verdict.ok]
+    return tuple((attention + rest)[:limit])
+
+
 def comparison_table(comparison: Comparison, labels: dict[RowKey, str], common: str) -> Table:
     """Baseline, new, change with its interval, and verdict per row; times shown for information."""
+    rows = shown_rows(comparison)
+    text = caption(comparison, common)
+    if len(rows) < len(comparison.rows):
+        text += f"\nshowing {len(rows)} of {len(comparison.rows)} rows, those not ok first; --json writes every row"
     # Names such as test_x[k=1] would be read as rich markup: every text from a file is escaped.
     table = Table(
-        title=escape(f"{comparison.kind.description}: {comparison.baseline.path} -> {comparison.new.path}"),
-        caption=escape(caption(comparison, common)),
+        title=shown(f"{comparison.kind.description}: {comparison.baseline.path} -> {comparison.new.path}"),
+        caption="\n".join(shown(line) for line in text.split("\n")),
     )
     table.add_column("row", overflow="fold")
     table.add_column("baseline", justify="right")
@@ -147,18 +162,18 @@ def comparison_table(comparison: Comparison, labels: dict[RowKey, str], common: 
     table.add_column("verdict", no_wrap=True)
     table.add_column("time (info)", justify="right")
     table.add_column("note", overflow="fold")
-    for row in comparison.rows:
+    for row in rows:
         main = row.main
         style = _VERDICT_STYLE[row.verdict]
         table.add_row(
-            escape(labels[row.key]),
+            shown(labels[row.key]),
             _format_value(main.baseline, main.basis) if main else "-",
             _format_value(main.new, main.basis) if main else "-",
             format_change(main.change) if main else "-",
             format_interval(main),
             f"[{style}]{row.verdict.value}[/]" if style else row.verdict.value,
             _time_info(row),
-            escape(row.note),
+            shown(row.note),
         )
     return table
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.markup import escape
 from rich.table import Table
+
+from slcbench.console import shown
 
 
 def environment_table(environment: dict[str, Any]) -> Table:
@@ -13,5 +14,5 @@ def environment_table(environment: dict[str, Any]) -> Table:
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
     for name, value in environment.items():
-        table.add_row(escape(name), "-" if value is None else escape(str(value)))
+        table.add_row(shown(name), "-" if value is None else shown(value))
     return table

@@ -7,9 +7,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from rich.markup import escape
 from rich.table import Table
 
+from slcbench.console import shown
 from slcbench.evaluate.evaluation import RANKINGS, EvaluationResult
 from slcbench.evaluate.metrics import SET_METRICS, AuprcMethod, Ranking
 
@@ -84,8 +84,8 @@ def evaluation_table(results: Sequence[EvaluationResult], *, baseline_names: Seq
     baseline = [r for r in results if r.name in baseline_names]
     others = [r for r in results if r.name not in baseline_names]
     ordered = baseline + others
-    shown = [[1 - c.value(r) if c.complement else c.value(r) for c in columns] for r in ordered]
-    best = [(min if c.complement else max)(row[i] for row in shown) for i, c in enumerate(columns)]
+    values = [[1 - c.value(r) if c.complement else c.value(r) for c in columns] for r in ordered]
+    best = [(min if c.complement else max)(row[i] for row in values) for i, c in enumerate(columns)]
 
     auprc_name = "average precision" if first.settings.auprc_method is AuprcMethod.average_precision else "trapezoid"
     precision_name = "interpolated" if first.settings.interpolated else "first reach"
@@ -95,24 +95,24 @@ def evaluation_table(results: Sequence[EvaluationResult], *, baseline_names: Seq
     )
     table = Table(
         title="SLC metrics: 1 - value, lower is better (PoLS margin: higher is better, > 0 means PoLS holds)",
-        caption=caption + (f"; files in {escape(folder)}" if folder else ""),
+        caption=caption + (f"; files in {shown(folder)}" if folder else ""),
     )
     table.add_column("logits", overflow="fold")
     table.add_column("classes\nevaluated", justify="right")
     for column in columns:
         table.add_column(column.header, justify="right")
-    for position, (result, name, row) in enumerate(zip(ordered, row_names, shown, strict=False)):
+    for position, (result, name, row) in enumerate(zip(ordered, row_names, values, strict=False)):
         if baseline and position == len(baseline):
             table.add_section()
         cells = [f"[bold]{v:.3f}[/bold]" if v == b else f"{v:.3f}" for v, b in zip(row, best, strict=False)]
-        table.add_row(escape(name), f"{result.classes_evaluated}/{result.n_classes}", *cells)
+        table.add_row(shown(name), f"{result.classes_evaluated}/{result.n_classes}", *cells)
     if baseline and others:
         table.add_section()
         improvement = []
         for i, column in enumerate(columns):
             if column.complement:
                 value = mean_relative_improvement(
-                    [row[i] for row in shown[: len(baseline)]], [row[i] for row in shown[len(baseline) :]]
+                    [row[i] for row in values[: len(baseline)]], [row[i] for row in values[len(baseline) :]]
                 )
                 improvement.append(f"{100 * value:.1f}%" if math.isfinite(value) else "n/a")
             else:

@@ -11,7 +11,7 @@ from slcbench.class_counts import parse_class_spec
 from slcbench.device import DeviceChoice, resolve_device
 from slcbench.errors import SlcbenchError
 from slcbench.io import check_output_folder
-from slcbench.results import DEFAULT_CONFIDENCE, Head, Timing
+from slcbench.results import DEFAULT_CONFIDENCE, MAX_SEED, Head, Timing
 from slcbench.speed.protocol import CPU_QUICK_PROTOCOL, PAPER_PROTOCOL, Protocol, WarmupPlan
 
 if TYPE_CHECKING:
@@ -63,6 +63,8 @@ class SpeedConfig:
     def __post_init__(self) -> None:
         if not self.device.startswith("cuda") and self.precision is Precision.tf32:
             raise SlcbenchError("--precision tf32 needs a CUDA device (TF32 is a tensor-core mode)")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise SlcbenchError(f"--seed must be between 0 and 2^63 - 1, got {self.seed}")
         if not self.classes or self.classes[0] != 1 or list(self.classes) != sorted(set(self.classes)):
             raise SlcbenchError("class counts must be sorted, unique and start with 1 (the SLC reference)")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rich.markup import escape
 from rich.table import Table
 
 from slcbench.class_counts import format_class_count
+from slcbench.console import shown
 from slcbench.paper import PAPER_GPU, PAPER_TABLE_III_SECONDS
 from slcbench.results import Head, SpeedRow, Status, Timing
 from slcbench.speed.config import SpeedConfig
@@ -78,7 +78,7 @@ def run_header(config: SpeedConfig, environment: dict[str, Any]) -> str:
     )
     threads = environment.get("torch_threads")
     return (
-        f"[bold]slcbench speed[/] on {escape(str(environment['device_name']))} · {config.precision.value} · "
+        f"[bold]slcbench speed[/] on {shown(environment['device_name'])} · {config.precision.value} · "
         f"{config.timing.value} timing · batch {protocol.batch_size} · {threads} CPU thread(s) · "
         f"{sampling_summary(config)} · {label}"
     )
@@ -158,7 +158,7 @@ def speed_table(rows: Sequence[SpeedRow], *, title: str) -> Table:
         if previous_arch is not None and row.arch != previous_arch:
             table.add_section()
         previous_arch = row.arch
-        cells = [escape(row.arch) if row.head is Head.full else "", format_class_count(row.classes), row.head.value]
+        cells = [shown(row.arch) if row.head is Head.full else "", format_class_count(row.classes), row.head.value]
         if row.status is not Status.ok:
             label = "[bold red]OOM[/]" if row.status is Status.oom else "[bold red]failed[/]"
             table.add_row(*cells, label, *["—"] * (len(columns) - 1))

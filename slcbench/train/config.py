@@ -12,7 +12,8 @@ from pathlib import Path
 
 from slcbench.device import DeviceChoice
 from slcbench.errors import SlcbenchError
-from slcbench.io import output_exists
+from slcbench.io import check_output_file, check_output_folder
+from slcbench.results import MAX_SEED
 
 
 class DatasetName(StrEnum):
@@ -23,6 +24,8 @@ class DatasetName(StrEnum):
     cifar100 = "cifar100"
 
 
+# An SGD step multiplies the gradient by the rate in the parameters' float32: a larger one overflows.
+MAX_LEARNING_RATE = 1e30
 # The paper chooses each loss's learning rate from this grid by validation accuracy.
 LEARNING_RATES = (1.0, 0.1, 0.01, 0.001)
 DEFAULT_BATCH_SIZE = 64  # ours: the paper does not give its batch size
@@ -83,6 +86,13 @@ class TrainConfig:
             raise SlcbenchError("--batch-size must be at least 2 (batch norm and the batch losses need 2 examples)")
         if not self.learning_rates or any(not (lr > 0 and math.isfinite(lr)) for lr in self.learning_rates):
             raise SlcbenchError(f"learning rates must be positive, got {list(self.learning_rates)}")
+        if any(lr > MAX_LEARNING_RATE for lr in self.learning_rates):
+            raise SlcbenchError(
+                f"learning rates must be at most {MAX_LEARNING_RATE:g} (float32 parameters), "
+                f"got {list(self.learning_rates)}"
+            )
+        if not 0 <= self.seed <= MAX_SEED:
+            raise SlcbenchError(f"--seed must be between 0 and 2^63 - 1, got {self.seed}")
 
     @property
     def total_steps(self) -> int:
@@ -116,9 +126,10 @@ class TrainOutputs:
         return cls(folder, {name: folder / f"{name}.npz" for name in losses}, tables, force)
 
     def __post_init__(self) -> None:
-        for path in [*self.npz.values(), *self.tables]:
-            if path.exists() and not self.force:
-                raise output_exists(path)
+        check_output_folder(self.folder, what="--out")
+        if self.folder.is_dir():
+            for path in [*self.npz.values(), *self.tables]:
+                check_output_file(path, what="--out", overwrite=self.force)
 
 
 @dataclass(frozen=True)

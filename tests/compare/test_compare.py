@@ -445,7 +445,7 @@ def test_bad_baseline_file_exits_2(tmp_path, content, message):
 def test_missing_file_and_folder_exit_2(tmp_path):
     good = write(tmp_path / "good.json", speed_payload())
     (tmp_path / "sub").mkdir()
-    assert "cannot read" in one_error_line(run_compare(good, tmp_path / "nope.json"))
+    assert "nope.json: no such file or folder" in one_error_line(run_compare(good, tmp_path / "nope.json"))
     assert "is a folder without .json results files" in one_error_line(run_compare(tmp_path / "sub", good))
 
 

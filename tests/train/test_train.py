@@ -328,11 +328,7 @@ def test_mnist_from_torchvisions_layout_trains_the_mlp_end_to_end(tmp_path):
     assert settings["model"] == "mlp-2x500-bn-relu"
 
 
-def test_cifar10_from_torchvisions_layout_trains_the_six_convolution_network(tmp_path, monkeypatch):
-    import torchvision.datasets.cifar as cifar
-
-    # torchvision checks CIFAR's files against the real archive's MD5 sums; these files are ours.
-    monkeypatch.setattr(cifar, "check_integrity", lambda *args, **kwargs: True)
+def test_cifar10_from_torchvisions_layout_trains_the_six_convolution_network(tmp_path):
     _fake_cifar10(tmp_path / "data")
     data = load_dataset("cifar10", tmp_path / "data")
     assert data.image_shape == (3, 32, 32) and data.num_classes == 10 and len(data.test) == 20
@@ -377,10 +373,7 @@ def _fake_cifar100(root, n_train=200, n_test=100):
     (folder / "meta").write_bytes(pickle.dumps({"fine_label_names": [f"c{i}" for i in range(100)]}))
 
 
-def test_svhn_from_its_mat_files_maps_label_10_to_digit_0_and_trains(tmp_path, monkeypatch):
-    import torchvision.datasets.svhn as svhn
-
-    monkeypatch.setattr(svhn, "check_integrity", lambda *args, **kwargs: True)  # our files, not the MD5'd ones
+def test_svhn_from_its_mat_files_maps_label_10_to_digit_0_and_trains(tmp_path):
     stored = _fake_svhn(tmp_path / "data")
     data = load_dataset("svhn", tmp_path / "data")
     assert data.image_shape == (3, 32, 32) and data.num_classes == 10 and data.pixel_max == 255.0
@@ -393,10 +386,7 @@ def test_svhn_from_its_mat_files_maps_label_10_to_digit_0_and_trains(tmp_path, m
     assert logits.shape == (20, 10) and np.isfinite(logits).all()
 
 
-def test_cifar100_reads_the_fine_labels_and_trains_100_classes(tmp_path, monkeypatch):
-    import torchvision.datasets.cifar as cifar
-
-    monkeypatch.setattr(cifar, "check_integrity", lambda *args, **kwargs: True)
+def test_cifar100_reads_the_fine_labels_and_trains_100_classes(tmp_path):
     _fake_cifar100(tmp_path / "data")
     data = load_dataset("cifar100", tmp_path / "data")
     assert data.num_classes == 100 and len(data.test) == 100
