@@ -14,30 +14,34 @@ Nothing is ever unpickled (``allow_pickle=False``).
 
 from __future__ import annotations
 
+import os
 import struct
 import zipfile
 import zlib
-from io import BufferedReader
 from pathlib import Path
 
 import numpy as np
 
 from slcbench.errors import SlcbenchError
+from slcbench.evaluate.backend import thread_map
 
 # Rows checked by the probability heuristic and rows per chunk of the non-finite scan.
 _PROBABILITY_SAMPLE_ROWS = 1000
 _SCAN_ELEMENTS = 1 << 22
 _ZIP_LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, ..., file name length, extra field length
 _CRC_CHUNK_BYTES = 16 << 20  # read buffer of the CRC check of a mapped member
+_CRC_PART_BYTES = 64 << 20  # least bytes per thread of the CRC check
+_CRC32_POLYNOMIAL = 0xEDB88320  # zlib's, bit-reversed
 
 
 def load_logits(
-    path: Path | str, *, logits_key: str = "logits", labels_key: str = "labels"
+    path: Path | str, *, logits_key: str = "logits", labels_key: str = "labels", threads: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Read (logits, labels) from an ``.npz`` file, a folder of ``.npy`` files or a logits ``.npy``.
 
     Only reads: the arrays are returned as stored (possibly memory-mapped, read-only); use
-    ``check_logits_and_labels`` to validate them.
+    ``check_logits_and_labels`` to validate them. A mapped ``.npz`` member's CRC is checked on
+    ``threads`` threads (default: one per CPU).
     """
     path = Path(path)
     if not path.exists():
@@ -61,7 +65,7 @@ def load_logits(
             if key not in members:
                 found = ", ".join(sorted(members)) or "none"
                 raise SlcbenchError(f"{path}: no array named '{key}' (arrays found: {found}); choose one with {option}")
-            arrays.append(_read_npz_member(path, archive, archive.getinfo(members[key])))
+            arrays.append(_read_npz_member(path, archive, archive.getinfo(members[key]), threads))
     return arrays[0], arrays[1]
 
 
@@ -74,11 +78,11 @@ def _load_npy(path: Path, option: str) -> np.ndarray:
         raise SlcbenchError(f"{path}: not a readable .npy array ({_first_line(exc)})") from None
 
 
-def _read_npz_member(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+def _read_npz_member(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, threads: int | None) -> np.ndarray:
     """Memory-map a stored (uncompressed) member; read a compressed one into memory."""
     try:
         if info.compress_type == zipfile.ZIP_STORED:
-            mapped = _map_stored_member(path, info)
+            mapped = _map_stored_member(path, info, threads)
             if mapped is not None:
                 return mapped
         with archive.open(info) as member:
@@ -87,7 +91,7 @@ def _read_npz_member(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo
         raise SlcbenchError(f"{path}: cannot read array '{info.filename}' ({_first_line(exc)})") from None
 
 
-def _map_stored_member(path: Path, info: zipfile.ZipInfo) -> np.ndarray | None:
+def _map_stored_member(path: Path, info: zipfile.ZipInfo, threads: int | None) -> np.ndarray | None:
     """np.memmap over an uncompressed ``.npy`` member, or None for header versions numpy reads only whole."""
     with open(path, "rb") as handle:
         handle.seek(info.header_offset)
@@ -112,25 +116,77 @@ def _map_stored_member(path: Path, info: zipfile.ZipInfo) -> np.ndarray | None:
             raise ValueError(f"member holds {info.file_size} bytes but its header needs {needed}")
         # np.load checks the CRC of what it inflates; a map must do it itself, or a damaged byte
         # would be scored as a logit. Last: it reads the whole member.
-        if _crc32(handle, member_start, info.file_size) != info.CRC:
+        if file_crc32(path, member_start, info.file_size, threads=threads) != info.CRC:
             raise ValueError("CRC check failed: the stored bytes are damaged")
     if int(np.prod(shape)) == 0:  # np.memmap cannot map zero bytes
         return np.empty(shape, dtype=dtype)
     return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran_order else "C")
 
 
-def _crc32(handle: BufferedReader, start: int, size: int) -> int:
-    """zlib CRC-32 of ``size`` bytes from ``start``, read through one reusable buffer (no copy of the
-    member in memory: it may be larger than RAM). About 0.1 s per 200 MB from the page cache."""
-    buffer = memoryview(bytearray(min(size, _CRC_CHUNK_BYTES)))
-    handle.seek(start)
-    crc, left = 0, size
-    while left:
-        read = handle.readinto(buffer[: min(left, len(buffer))])
-        if not read:
-            raise ValueError("the file ends inside the member")
-        crc, left = zlib.crc32(buffer[:read], crc), left - read
+def file_crc32(
+    path: Path, start: int, size: int, *, threads: int | None = None, part_bytes: int = _CRC_PART_BYTES
+) -> int:
+    """zlib CRC-32 of ``size`` bytes of ``path`` from ``start``: parts of at least ``part_bytes`` on
+    ``threads`` threads (zlib releases the GIL), joined with ``crc32_combine``; each part is read
+    through one reusable buffer (no copy of the member in memory: it may be larger than RAM)."""
+    parts = max(1, min(threads or os.cpu_count() or 1, size // part_bytes))
+    bounds = [start + size * i // parts for i in range(parts + 1)]
+    crcs = list(thread_map(lambda i: _part_crc32(path, bounds[i], bounds[i + 1] - bounds[i]), range(parts), parts))
+    crc = crcs[0]
+    for i in range(1, parts):
+        crc = crc32_combine(crc, crcs[i], bounds[i + 1] - bounds[i])
     return crc
+
+
+def _part_crc32(path: Path, start: int, size: int) -> int:
+    buffer = memoryview(bytearray(min(max(size, 1), _CRC_CHUNK_BYTES)))
+    crc, left = 0, size
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        while left:
+            read = handle.readinto(buffer[: min(left, len(buffer))])
+            if not read:
+                raise ValueError("the file ends inside the member")
+            crc, left = zlib.crc32(buffer[:read], crc), left - read
+    return crc
+
+
+def _gf2_times(matrix: list[int], vector: int) -> int:
+    total, row = 0, 0
+    while vector:
+        if vector & 1:
+            total ^= matrix[row]
+        vector >>= 1
+        row += 1
+    return total
+
+
+def _gf2_square(matrix: list[int]) -> list[int]:
+    return [_gf2_times(matrix, matrix[row]) for row in range(32)]
+
+
+def crc32_combine(crc1: int, crc2: int, length2: int) -> int:
+    """CRC-32 of A + B from crc1 = CRC(A), crc2 = CRC(B) and len(B): zlib's crc32_combine, which
+    Python's zlib does not offer (it appends len(B) zero bits to crc1 by squaring GF(2) matrices)."""
+    if length2 <= 0:
+        return crc1
+    odd = [_CRC32_POLYNOMIAL] + [1 << row for row in range(31)]  # the operator for one zero bit
+    even = _gf2_square(odd)  # two zero bits
+    odd = _gf2_square(even)  # four zero bits
+    while True:
+        even = _gf2_square(odd)  # the first square gives one zero byte
+        if length2 & 1:
+            crc1 = _gf2_times(even, crc1)
+        length2 >>= 1
+        if not length2:
+            break
+        odd = _gf2_square(even)
+        if length2 & 1:
+            crc1 = _gf2_times(odd, crc1)
+        length2 >>= 1
+        if not length2:
+            break
+    return crc1 ^ crc2
 
 
 def _first_line(exc: BaseException) -> str:
@@ -138,7 +194,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def check_logits_and_labels(
-    logits: np.ndarray, labels: np.ndarray, *, name: str = "logits"
+    logits: np.ndarray, labels: np.ndarray, *, name: str = "logits", threads: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Validate a (logits, labels) pair for the SLC metrics; return logits as is and labels as int64.
 
@@ -171,16 +227,22 @@ def check_logits_and_labels(
             f"{name}: {int(outside.sum())} labels lie outside [0, {k}) (e.g. {int(labels[outside][0])}); "
             "labels must be class indices of the logit columns"
         )
-    non_finite = count_non_finite(logits)
+    non_finite = count_non_finite(logits, threads=threads)
     if non_finite:
         raise SlcbenchError(f"{name}: logits contain {non_finite} non-finite values (NaN or +-inf)")
     return logits, labels
 
 
-def count_non_finite(logits: np.ndarray) -> int:
-    """Number of NaN and +-inf entries, scanned in row chunks (no n x k temporary for mapped files)."""
+def count_non_finite(logits: np.ndarray, *, threads: int | None = None) -> int:
+    """Number of NaN and +-inf entries, scanned in row chunks on ``threads`` threads (no n x k
+    temporary for mapped files)."""
     rows = max(1, _SCAN_ELEMENTS // max(logits.shape[1], 1))
-    return sum(int(np.count_nonzero(~np.isfinite(logits[r0 : r0 + rows]))) for r0 in range(0, logits.shape[0], rows))
+
+    def count(r0: int) -> int:
+        finite = np.isfinite(logits[r0 : r0 + rows])
+        return 0 if finite.all() else int(finite.size - np.count_nonzero(finite))
+
+    return sum(thread_map(count, range(0, logits.shape[0], rows), threads))
 
 
 def looks_like_probabilities(logits: np.ndarray) -> bool:

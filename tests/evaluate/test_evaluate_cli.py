@@ -48,19 +48,22 @@ def test_json_and_csv_hold_the_library_results(npz, tmp_path):
     assert "1-P@0.5" in result.stdout and "AUPRC = average precision; Precision@r = first reach" in result.stdout
 
     logits, labels = make_logits()
-    expected = evaluate_logits(logits, labels, name=str(npz), settings=metric_settings(recalls=(0.5, 0.9))).to_dict()
+    expected = evaluate_logits(logits, labels, name=str(npz), settings=metric_settings(recalls=(0.5, 0.9)))
     document = json.loads(out_json.read_text())
     assert document["metric_definitions"]["precision_at_recall"] == "first-reach"
-    assert document["results"] == [expected]  # JSON keeps floats exactly
+    seconds = document["results"][0].pop("wall_seconds")
+    assert document["results"] == [expected.to_dict(wall_seconds=False)]  # JSON keeps floats exactly
+    assert list(seconds) == ["load", "check", "slc", "all_logits", "pols", "self_normalization"]
+    assert all(isinstance(value, float) and value >= 0 for value in seconds.values())
     assert set(document["results"][0]["slc"]) == {"auprc", "precision_at_0.5", "precision_at_0.9"}
     assert set(document["results"][0]["pols"]) == {"pair_auroc", "pooled_auprc", "margin"}
 
     table = pd.read_csv(out_csv)
     assert len(table) == 2 * 4  # slc and all_logits rows for 4 classes
     assert list(table.columns[:5]) == ["file", "ranking", "class", "positives", "auprc"]
-    assert {"precision_at_0.9", "threshold_at_0.9"} <= set(table.columns)
+    assert {"precision_at_0.9", "threshold_at_0.9", "undecided_pairs"} <= set(table.columns)
     slc = table[table.ranking == "slc"]
-    assert slc.auprc.mean() == pytest.approx(expected["slc"]["auprc"])
+    assert slc.auprc.mean() == pytest.approx(expected.blocks()["slc"]["auprc"])
     assert slc.positives.tolist() == np.bincount(labels, minlength=4).tolist()
 
 

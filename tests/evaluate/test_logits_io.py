@@ -42,9 +42,9 @@ def test_fortran_ordered_and_float16_logits(tmp_path, arrays):
     loaded, _ = load_logits(tmp_path / "f.npz")
     assert loaded.flags.f_contiguous and loaded.dtype == np.float16
     np.testing.assert_array_equal(loaded, fortran)
-    from_file = evaluate_file(tmp_path / "f.npz").to_dict()
+    from_file = evaluate_file(tmp_path / "f.npz").to_dict(wall_seconds=False)
     in_memory = evaluate_logits(logits.astype(np.float16).astype(np.float32), labels, name=str(tmp_path / "f.npz"))
-    assert from_file == in_memory.to_dict()
+    assert from_file == in_memory.to_dict(wall_seconds=False)
 
 
 def test_npy_pair_is_memory_mapped_and_scores_like_the_arrays(tmp_path, arrays):
@@ -53,8 +53,8 @@ def test_npy_pair_is_memory_mapped_and_scores_like_the_arrays(tmp_path, arrays):
     np.save(tmp_path / "labels.npy", labels)
     loaded_logits, _ = load_logits(tmp_path)
     assert isinstance(loaded_logits, np.memmap)
-    from_folder = evaluate_file(tmp_path).to_dict()
-    assert {**from_folder, "file": "x"} == {**evaluate_logits(logits, labels).to_dict(), "file": "x"}
+    from_folder = evaluate_file(tmp_path).to_dict(wall_seconds=False)
+    assert {**from_folder, "file": "x"} == {**evaluate_logits(logits, labels).to_dict(wall_seconds=False), "file": "x"}
 
 
 def test_check_returns_int64_labels_and_leaves_logits_alone(arrays):

@@ -1,0 +1,409 @@
+"""Where the heavy work of ``slcbench evaluate`` runs: the interface every backend implements, and NumPy's.
+
+A backend turns logits into what the metrics are computed from, so that every backend feeds the
+same metric code (``slcbench.evaluate.metrics``):
+
+- ``rank_columns``: per class column, its scores ranked (the raw logits, or the float64 log-odds of
+  softmax for the all-logits ranking), delivered as ``RankedColumn``s block of classes by block;
+- ``pols_counts``: for each true logit, the numbers of logits (of all n*k) below it and at it;
+- ``row_log_sum_exp``: per example, the statistics behind log Z and the log-odds.
+
+``NumpyBackend`` (this module, NumPy only) runs blocks on a thread pool of CPU cores. The torch
+backend (``slcbench.evaluate.torch_backend``, imported only for ``--device cuda``) streams the same
+blocks through a GPU.
+
+Memory: a worker holds one block of at most ``block_bytes`` of scores. A block of class columns is
+built from the (possibly memory-mapped) row-major logits in small tiles that stay in cache, each
+read as contiguous row pieces and transposed, so that each class becomes a contiguous row that
+``ndarray.sort`` sorts in place with numpy's SIMD kernels. There is no one-hot matrix and no float64
+copy of the whole logits matrix; numpy's sort, searchsorted and ufuncs release the GIL, so blocks run
+in parallel.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+import numpy as np
+
+# Unit roundoff of float64: a correctly rounded operation errs by at most UNIT_ROUNDOFF * |result|.
+UNIT_ROUNDOFF = 2.0**-53
+
+
+class Ranking(StrEnum):
+    """What ranks the examples for class j."""
+
+    slc = "slc"  # the single logit z_j (Table I)
+    all_logits = "all_logits"  # softmax p_j computed from all k logits (Table II's "CE with all logits")
+
+
+ConsumeBlock = Callable[[Sequence["RankedColumn"]], None]
+
+
+@dataclass(frozen=True)
+class RankedColumn:
+    """One class's column, ranked: what every per-class metric is computed from.
+
+    ``at_least[i]`` and ``above[i]`` count the scores >= and > the i-th positive score (ascending);
+    ``undecided_pairs`` counts (positive, negative) pairs whose order float64 cannot certify (see
+    ``log_odds_error_bound``); ``sorted_scores()`` returns all n scores ascending (may fetch them).
+    """
+
+    cls: int
+    n: int
+    sorted_positives: np.ndarray
+    at_least: np.ndarray
+    above: np.ndarray
+    undecided_pairs: int
+    sorted_scores: Callable[[], np.ndarray]
+
+
+@dataclass(frozen=True)
+class RowLogSumExp:
+    """Per-row statistics from which z_ij - logsumexp_{c != j} z_ic follows without cancellation.
+
+    Both are relative to the row maximum m1, so that no large m1 is added and subtracted again (at
+    logits of 1e20 that would leave nothing of the gap). Sums run over each row's terms in ascending
+    order, so they depend on a row's values but not on their column order: rows holding the same
+    values in another order give exactly equal scores, hence the tie groups that p_j has.
+    """
+
+    row_max: np.ndarray  # m1
+    sum_exp: np.ndarray  # S = sum_c exp(z_c - m1) >= 1
+    max_gap: np.ndarray  # logsumexp over c != argmax, minus m1 (<= 0)
+    columns: int  # k, the number of logits in each row
+
+    @property
+    def log_partition(self) -> np.ndarray:
+        """log Z = logsumexp_c z_c = m1 + log S per example."""
+        return self.row_max + np.log(self.sum_exp)
+
+    def log_odds_error_bound(self) -> float:
+        """C of the bound u * (9 |L| + C) on the error of every computed log-odds L of these rows.
+
+        First order in u = 2^-53, for exp and log within 4 ulp (numpy's are within 2.52 and 3.83):
+        a term exp(z_c - m1) errs by u (|z_c - m1| + 8) relative, and t |log t| <= 1/e; the ascending
+        sum of k terms adds (k - 1) u S; S - exp(z_j - m1) >= 1 keeps the subtraction from amplifying
+        more than S; the largest entry's -log(others) gains at most u (k + log k + 6) + 8 u |L|.
+        Summing: |L^ - L| <= u (9 |L^| + (k + 18) S + 2k + 9) <= u (9 |L^| + C) with the row maximum S.
+        """
+        k = self.columns
+        return float((k + 18) * self.sum_exp.max() + 2 * k + 9)
+
+
+@dataclass(frozen=True)
+class PolsCounts:
+    """What the set metrics are computed from: for each true logit (ascending, ``true_sorted``) the
+    number of false logits below it and tied with it, and of all logits below it; the largest false logit."""
+
+    n: int
+    k: int
+    true_sorted: np.ndarray
+    below_true: np.ndarray
+    below_all: np.ndarray
+    below_false: np.ndarray
+    tied_false: np.ndarray
+    max_false: float
+
+    @classmethod
+    def from_all_counts(
+        cls, true_sorted: np.ndarray, below_all: np.ndarray, at_or_below_all: np.ndarray, k: int, max_false: float
+    ) -> PolsCounts:
+        """The counts from those over all n*k logits: subtracting the true logits' own leaves the false logits'."""
+        below_true = np.searchsorted(true_sorted, true_sorted, side="left")
+        at_or_below_true = np.searchsorted(true_sorted, true_sorted, side="right")
+        return cls(
+            n=true_sorted.size,
+            k=k,
+            true_sorted=true_sorted,
+            below_true=below_true,
+            below_all=below_all,
+            below_false=below_all - below_true,
+            tied_false=(at_or_below_all - below_all) - (at_or_below_true - below_true),
+            max_false=max_false,
+        )
+
+
+class Backend(Protocol):
+    """What a backend computes; see the module's description."""
+
+    @property
+    def name(self) -> str: ...
+
+    def rank_columns(
+        self,
+        logits: np.ndarray,
+        labels: np.ndarray,
+        *,
+        ranking: Ranking,
+        row_stats: RowLogSumExp | None,
+        threads: int | None,
+        consume: ConsumeBlock,
+    ) -> None:
+        """Call ``consume`` once per block of classes with the block's ``RankedColumn``s (classes with
+        positives only), possibly from several threads at once (each call gets its own classes).
+        ``row_stats`` is needed for ``Ranking.all_logits`` with k > 2."""
+        ...
+
+    def pols_counts(self, logits: np.ndarray, labels: np.ndarray, *, threads: int | None) -> PolsCounts: ...
+
+    def row_log_sum_exp(self, logits: np.ndarray, *, threads: int | None) -> RowLogSumExp: ...
+
+
+def work_dtype(dtype: np.dtype) -> np.dtype:
+    """Native float64 for float64 of either byte order and for longdouble (never downcast to float32:
+    that could merge distinct scores); native float32 for narrower floats."""
+    return np.dtype(np.float64) if dtype.itemsize >= 8 else np.dtype(np.float32)
+
+
+def thread_map(func: Callable[[Any], Any], items: Sequence[Any], threads: int | None) -> Iterator[Any]:
+    """``map`` over a thread pool (``threads`` workers, default one per CPU), results in order."""
+    workers = max(1, min(threads or os.cpu_count() or 1, len(items)))
+    if workers == 1:
+        yield from map(func, items)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        yield from pool.map(func, items)
+
+
+def exact_pair_difference(pair: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For n x 2 logits: the float64 log-odds z_j - z_other of both columns, and where they are inexact.
+
+    With two classes the log-odds of softmax is exactly the difference of the two logits; float64
+    subtraction rounds it correctly, so it never reverses an order, and an error-free transformation
+    (Knuth's two-sum) tells where the rounding was not exact.
+    """
+    z = np.asarray(pair, dtype=np.float64)
+    first, minus_second = z[:, :1], -z[:, 1:]
+    difference = first + minus_second
+    second_part = difference - first
+    error = (first - (difference - second_part)) + (minus_second - second_part)
+    # Round to nearest is symmetric: fl(z1 - z0) = -fl(z0 - z1).
+    scores = np.concatenate([difference, -difference], axis=1)
+    inexact = np.repeat(error != 0, 2, axis=1)
+    return scores, inexact
+
+
+def _returning(array: np.ndarray) -> Callable[[], np.ndarray]:
+    return lambda: array
+
+
+def undecided_pairs(sorted_scores: np.ndarray, sorted_positives: np.ndarray, bound: float) -> int:
+    """(positive, negative) pairs whose scores lie within ``2 * bound`` of each other (ties included):
+    with every score within ``bound`` of its exact value, their exact order is not certain."""
+    if bound <= 0 or sorted_positives.size == 0:
+        return 0
+    low, high = sorted_positives - 2 * bound, sorted_positives + 2 * bound
+    within = np.searchsorted(sorted_scores, high, "right") - np.searchsorted(sorted_scores, low, "left")
+    positives_within = np.searchsorted(sorted_positives, high, "right") - np.searchsorted(sorted_positives, low, "left")
+    return int((within - positives_within).sum())
+
+
+def column_bounds(ranking: Ranking, k: int, row_stats: RowLogSumExp | None) -> Callable[[np.ndarray, bool], float]:
+    """The error bound of one sorted column's scores: (sorted column, any inexact entry) -> bound."""
+    if ranking is Ranking.slc:
+        return lambda column, inexact: 0.0
+    if k == 2:
+        return lambda column, inexact: UNIT_ROUNDOFF * max(abs(column[0]), abs(column[-1])) if inexact else 0.0
+    assert row_stats is not None
+    constant = row_stats.log_odds_error_bound()
+    return lambda column, inexact: UNIT_ROUNDOFF * (9 * max(abs(column[0]), abs(column[-1])) + constant)
+
+
+@dataclass(frozen=True)
+class NumpyBackend:
+    """Metrics' heavy work in NumPy on CPU threads.
+
+    Parameters
+    ----------
+    block_bytes : int
+        Scores one worker holds at a time (a block of class columns, transposed).
+    tile_elements : int
+        Logits per tile of the blocked transpose (small enough to stay in cache).
+    pols_chunk_elements : tuple of int
+        Least and most logits per sorted chunk of the PoLS counts (more rows per chunk when n is
+        large: each chunk costs a search of every true logit).
+    """
+
+    block_bytes: int = 32 << 20
+    tile_elements: int = 1 << 16
+    pols_chunk_elements: tuple[int, int] = (1 << 21, 1 << 24)
+    name: str = "numpy"
+
+    def rank_columns(
+        self,
+        logits: np.ndarray,
+        labels: np.ndarray,
+        *,
+        ranking: Ranking,
+        row_stats: RowLogSumExp | None,
+        threads: int | None,
+        consume: ConsumeBlock,
+    ) -> None:
+        n, k = logits.shape
+        log_odds = ranking is Ranking.all_logits
+        dtype = np.dtype(np.float64) if log_odds else work_dtype(logits.dtype)
+        width = max(1, min(k, self.block_bytes // (n * dtype.itemsize)))
+        positives = np.bincount(labels, minlength=k)
+        offsets = np.concatenate(([0], np.cumsum(positives)))
+        rows_by_class = np.argsort(labels, kind="stable")  # rows of class c: rows_by_class[offsets[c]:offsets[c+1]]
+        tile = self._tile(logits, ranking, row_stats)
+        bound = column_bounds(ranking, k, row_stats)
+
+        def run_block(c0: int) -> None:
+            c1 = min(c0 + width, k)
+            block, inexact = self._column_block(logits, c0, c1, dtype, tile)
+            # The positives' scores, before the in-place sort scrambles the rows; ascending within each class.
+            rows = rows_by_class[offsets[c0] : offsets[c1]]
+            classes = labels[rows]
+            scores = block[classes - c0, rows]
+            scores = scores[np.lexsort((scores, classes))]
+            block.sort(axis=1)
+            columns = []
+            for c in range(c0, c1):
+                if not positives[c]:
+                    continue
+                column = block[c - c0]
+                sorted_positives = scores[offsets[c] - offsets[c0] : offsets[c + 1] - offsets[c0]]
+                columns.append(
+                    RankedColumn(
+                        cls=c,
+                        n=n,
+                        sorted_positives=sorted_positives,
+                        at_least=n - np.searchsorted(column, sorted_positives, side="left"),
+                        above=n - np.searchsorted(column, sorted_positives, side="right"),
+                        undecided_pairs=undecided_pairs(column, sorted_positives, bound(column, bool(inexact[c - c0]))),
+                        sorted_scores=_returning(column),
+                    )
+                )
+            consume(columns)
+
+        for _ in thread_map(run_block, range(0, k, width), threads):
+            pass
+
+    def _tile(
+        self, logits: np.ndarray, ranking: Ranking, row_stats: RowLogSumExp | None
+    ) -> Callable[[np.ndarray, int, int, int], tuple[np.ndarray, np.ndarray | None]]:
+        """(rows r0:r1 of columns c0:c1 -> scores, inexact mask or None) for the ranking."""
+        if ranking is Ranking.slc:
+            return lambda rows, r0, c0, c1: (rows[:, c0:c1], None)
+        if logits.shape[1] == 2:
+
+            def exact_difference(rows: np.ndarray, r0: int, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray]:
+                scores, inexact = exact_pair_difference(rows)
+                return scores[:, c0:c1], inexact[:, c0:c1]
+
+            return exact_difference
+        assert row_stats is not None
+        return lambda rows, r0, c0, c1: (log_odds_tile(rows[:, c0:c1], row_stats, r0), None)
+
+    def _column_block(
+        self,
+        logits: np.ndarray,
+        c0: int,
+        c1: int,
+        dtype: np.dtype,
+        tile: Callable[[np.ndarray, int, int, int], tuple[np.ndarray, np.ndarray | None]],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Columns c0:c1 as a fresh C-ordered (c1 - c0, n) block of scores, and which columns hold an inexact score."""
+        n = logits.shape[0]
+        block = np.empty((c1 - c0, n), dtype=dtype)
+        inexact = np.zeros(c1 - c0, dtype=bool)
+        rows_per_tile = max(1, self.tile_elements // (c1 - c0))
+        # Contiguous row pieces of the needed columns (whole rows for the two-class difference, which needs both).
+        read_c0, read_c1 = (0, 2) if logits.shape[1] == 2 else (c0, c1)
+        for r0 in range(0, n, rows_per_tile):
+            rows = logits[r0 : r0 + rows_per_tile, read_c0:read_c1]
+            scores, tile_inexact = tile(rows, r0, c0 - read_c0, c1 - read_c0)
+            block[:, r0 : r0 + rows.shape[0]] = scores.T
+            if tile_inexact is not None:
+                inexact |= tile_inexact.any(axis=0)
+        return block, inexact
+
+    def pols_counts(self, logits: np.ndarray, labels: np.ndarray, *, threads: int | None) -> PolsCounts:
+        """For each true logit t the number of logits (of all n*k) below t and at t is counted with
+        searchsorted in each sorted chunk of rows."""
+        n, k = logits.shape
+        dtype = work_dtype(logits.dtype)
+        true_logits = np.asarray(logits[np.arange(n), labels], dtype=dtype)
+        true_sorted = np.sort(true_logits)
+        least, most = self.pols_chunk_elements
+        rows_per_chunk = max(1, min(max(128 * n, least), most) // k)
+        max_false = np.empty(n, dtype=dtype)
+
+        def run_chunk(r0: int) -> tuple[np.ndarray, np.ndarray]:
+            chunk = np.array(logits[r0 : r0 + rows_per_chunk], dtype=dtype, order="C", copy=True)
+            rows = np.arange(chunk.shape[0])
+            chunk_labels = labels[r0 : r0 + chunk.shape[0]]
+            chunk[rows, chunk_labels] = -np.inf
+            max_false[r0 : r0 + chunk.shape[0]] = chunk.max(axis=1)
+            chunk[rows, chunk_labels] = true_logits[r0 : r0 + chunk.shape[0]]
+            flat = chunk.reshape(-1)
+            flat.sort()
+            return np.searchsorted(flat, true_sorted, side="left"), np.searchsorted(flat, true_sorted, side="right")
+
+        below_all = np.zeros(n, np.int64)
+        at_or_below_all = np.zeros(n, np.int64)
+        for below, at_or_below in thread_map(run_chunk, range(0, n, rows_per_chunk), threads):
+            below_all += below
+            at_or_below_all += at_or_below
+        return PolsCounts.from_all_counts(true_sorted, below_all, at_or_below_all, k, float(max_false.max()))
+
+    def row_log_sum_exp(self, logits: np.ndarray, *, threads: int | None) -> RowLogSumExp:
+        n, k = logits.shape
+        dtype = work_dtype(logits.dtype)
+        stats = RowLogSumExp(np.empty(n), np.empty(n), np.empty(n), k)
+        rows_per_chunk = max(1, self.block_bytes // 8 // k)
+
+        def run_chunk(r0: int) -> None:
+            # Ascending values give ascending terms: the sum no longer depends on the column order.
+            ascending = np.sort(np.asarray(logits[r0 : r0 + rows_per_chunk], dtype=dtype), axis=1)
+            span = slice(r0, r0 + ascending.shape[0])
+            row_max = ascending[:, -1].astype(np.float64)
+            # The terms exp(z_c - m1) of every c but one maximum, ascending after a 0 for the maximum.
+            terms = np.empty(ascending.shape, dtype=np.float64)
+            terms[:, 0] = -np.inf
+            terms[:, 1:] = ascending[:, :-1]
+            terms[:, 1:] -= row_max[:, None]
+            np.exp(terms, out=terms)
+            others = terms.sum(axis=1)  # positive terms: no cancellation
+            stats.row_max[span], stats.sum_exp[span] = row_max, 1.0 + others
+            with np.errstate(divide="ignore"):
+                stats.max_gap[span] = np.log(others)
+            # Past a margin of ~708 nats the sum underflows: recompute those rows around their second largest logit.
+            for row in np.flatnonzero(others < np.finfo(np.float64).tiny):
+                rest = ascending[row, :-1].astype(np.float64)
+                second = rest[-1]
+                stats.max_gap[r0 + row] = (second - row_max[row]) + np.log(np.exp(rest - second).sum())
+
+        for _ in thread_map(run_chunk, range(0, n, rows_per_chunk), threads):
+            pass
+        return stats
+
+
+def log_odds_tile(rows: np.ndarray, stats: RowLogSumExp, r0: int) -> np.ndarray:
+    """log(p_j / (1 - p_j)) = z_j - logsumexp_{i != j} z_i in float64 for a tile of rows r0:r0+len(rows).
+
+    Every metric depends only on the order of scores within a column, so ranking by this strictly
+    increasing function of p_j gives the metrics of p_j, without saturation: float32 softmax rounds
+    to exactly 1.0 past a margin of about 17 nats and would create false ties. For j other than the
+    row's maximum, (z_j - m1) - log(S - exp(z_j - m1)) with S - exp(...) >= 1 (no cancellation); for
+    entries equal to the maximum (the argmax and any tie with it), minus the gap of logsumexp over the
+    other entries below m1, computed directly (see ``RowLogSumExp``).
+    """
+    span = slice(r0, r0 + rows.shape[0])
+    log_odds = np.subtract(rows, stats.row_max[span, None], dtype=np.float64)
+    at_max_row, at_max_column = np.nonzero(log_odds == 0.0)
+    log_lse_gap = np.exp(log_odds)
+    np.subtract(stats.sum_exp[span, None], log_lse_gap, out=log_lse_gap)
+    with np.errstate(divide="ignore"):  # S - 1 can round to 0 at a maximum, which is replaced below
+        np.log(log_lse_gap, out=log_lse_gap)  # now logsumexp_{i != j} - m1
+    log_odds -= log_lse_gap
+    # 0 - gap rather than -gap: a zero gap must give +0.0, as every other difference does.
+    log_odds[at_max_row, at_max_column] = 0.0 - stats.max_gap[span][at_max_row]
+    return log_odds
