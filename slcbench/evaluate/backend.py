@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -49,9 +49,11 @@ ConsumeBlock = Callable[[Sequence["RankedColumn"]], None]
 class RankedColumn:
     """One class's column, ranked: what every per-class metric is computed from.
 
-    ``at_least[i]`` and ``above[i]`` count the scores >= and > the i-th positive score (ascending);
-    ``undecided_pairs`` counts (positive, negative) pairs whose order float64 cannot certify (see
-    ``log_odds_error_bound``); ``sorted_scores()`` returns all n scores ascending (may fetch them).
+    ``sorted_positives`` are the positives' ranking keys, ascending: their scores, or for the exact
+    two-class ranking their exact ranks (``ExactPairRanks``), whose float64 scores are
+    ``positive_scores``. ``at_least[i]`` and ``above[i]`` count the scores >= and > the i-th positive;
+    ``undecided_pairs`` counts pairs of a positive and another example whose order float64 cannot
+    certify (see ``undecided_pairs``); ``sorted_scores()`` returns all n scores ascending (may fetch them).
     """
 
     cls: int
@@ -61,6 +63,12 @@ class RankedColumn:
     above: np.ndarray
     undecided_pairs: int
     sorted_scores: Callable[[], np.ndarray]
+    positive_scores: np.ndarray | None = None
+
+    @property
+    def thresholds(self) -> np.ndarray:
+        """The positives' scores in the ranking's units, ascending (what T* is reported in)."""
+        return self.sorted_positives if self.positive_scores is None else self.positive_scores
 
 
 @dataclass(frozen=True)
@@ -172,11 +180,11 @@ def thread_map(func: Callable[[Any], Any], items: Sequence[Any], threads: int | 
 
 
 def exact_pair_difference(pair: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For n x 2 logits: the float64 log-odds z_j - z_other of both columns, and where they are inexact.
+    """For n x 2 logits: the float64 log-odds z_j - z_other of both columns, and the rounding error of each.
 
-    With two classes the log-odds of softmax is exactly the difference of the two logits; float64
-    subtraction rounds it correctly, so it never reverses an order, and an error-free transformation
-    (Knuth's two-sum) tells where the rounding was not exact.
+    With two classes the log-odds of softmax is exactly the difference of the two logits. float64
+    subtraction rounds it correctly (never reversing an order), and Knuth's two-sum gives its error
+    e in float64 too, so that exact = score + e: (score, e) in lexicographic order is the exact order.
     """
     z = np.asarray(pair, dtype=np.float64)
     first, minus_second = z[:, :1], -z[:, 1:]
@@ -184,9 +192,41 @@ def exact_pair_difference(pair: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     second_part = difference - first
     error = (first - (difference - second_part)) + (minus_second - second_part)
     # Round to nearest is symmetric: fl(z1 - z0) = -fl(z0 - z1).
-    scores = np.concatenate([difference, -difference], axis=1)
-    inexact = np.repeat(error != 0, 2, axis=1)
-    return scores, inexact
+    return np.concatenate([difference, -difference], axis=1), np.concatenate([error, -error], axis=1)
+
+
+@dataclass(frozen=True)
+class ExactPairRanks:
+    """The two-class log-odds ranked exactly: ``keys[i, j]`` is the rank of example i's exact
+    z_j - z_other among the column's distinct exact values (equal exactly when those are equal), and
+    ``scores[j][key]`` the rounded float64 log-odds of each rank, what thresholds are reported in."""
+
+    keys: np.ndarray
+    scores: tuple[np.ndarray, np.ndarray]
+
+    @classmethod
+    def of(cls, pair: np.ndarray) -> ExactPairRanks:
+        rounded, errors = exact_pair_difference(pair)
+        keys = np.empty_like(rounded)
+        scores = []
+        for j in range(2):
+            order = np.lexsort((errors[:, j], rounded[:, j]))
+            ordered, ordered_errors = rounded[order, j], errors[order, j]
+            new = np.ones(ordered.size, dtype=bool)
+            new[1:] = (ordered[1:] != ordered[:-1]) | (ordered_errors[1:] != ordered_errors[:-1])
+            keys[order, j] = np.cumsum(new) - 1
+            scores.append(ordered[new])
+        return cls(keys, (scores[0], scores[1]))
+
+    def reported(self, column: RankedColumn) -> RankedColumn:
+        """``column`` (ranked by exact keys) with its positives' and all its scores in float64 log-odds."""
+        scores = self.scores[column.cls]
+        keys = column.sorted_scores
+        return replace(
+            column,
+            positive_scores=scores[column.sorted_positives.astype(np.int64)],
+            sorted_scores=lambda: scores[keys().astype(np.int64)],
+        )
 
 
 def _returning(array: np.ndarray) -> Callable[[], np.ndarray]:
@@ -194,25 +234,24 @@ def _returning(array: np.ndarray) -> Callable[[], np.ndarray]:
 
 
 def undecided_pairs(sorted_scores: np.ndarray, sorted_positives: np.ndarray, bound: float) -> int:
-    """(positive, negative) pairs whose scores lie within ``2 * bound`` of each other (ties included):
-    with every score within ``bound`` of its exact value, their exact order is not certain."""
+    """Pairs of a positive and another example (positive or negative) whose scores lie within
+    ``2 * bound`` of each other, ties included: with every score within ``bound`` of its exact value,
+    their exact order is not certain, and it could change a metric (two negatives' order cannot)."""
     if bound <= 0 or sorted_positives.size == 0:
         return 0
     low, high = sorted_positives - 2 * bound, sorted_positives + 2 * bound
-    within = np.searchsorted(sorted_scores, high, "right") - np.searchsorted(sorted_scores, low, "left")
-    positives_within = np.searchsorted(sorted_positives, high, "right") - np.searchsorted(sorted_positives, low, "left")
-    return int((within - positives_within).sum())
+    others = np.searchsorted(sorted_scores, high, "right") - np.searchsorted(sorted_scores, low, "left") - 1
+    other_positives = (
+        np.searchsorted(sorted_positives, high, "right") - np.searchsorted(sorted_positives, low, "left") - 1
+    )
+    # A (positive, positive) pair is seen from both ends: count it once.
+    return int(others.sum() - other_positives.sum() // 2)
 
 
-def column_bounds(ranking: Ranking, k: int, row_stats: RowLogSumExp | None) -> Callable[[np.ndarray, bool], float]:
-    """The error bound of one sorted column's scores: (sorted column, any inexact entry) -> bound."""
-    if ranking is Ranking.slc:
-        return lambda column, inexact: 0.0
-    if k == 2:
-        return lambda column, inexact: UNIT_ROUNDOFF * max(abs(column[0]), abs(column[-1])) if inexact else 0.0
-    assert row_stats is not None
+def log_odds_bound(k: int, row_stats: RowLogSumExp) -> Callable[[np.ndarray], float]:
+    """The error bound of one sorted column of log-odds (k > 2): u (9 max |L| + C), see ``RowLogSumExp``."""
     constant = row_stats.log_odds_error_bound()
-    return lambda column, inexact: UNIT_ROUNDOFF * (9 * max(abs(column[0]), abs(column[-1])) + constant)
+    return lambda column: UNIT_ROUNDOFF * (9 * max(abs(column[0]), abs(column[-1])) + constant)
 
 
 @dataclass(frozen=True)
@@ -252,12 +291,12 @@ class NumpyBackend:
         positives = np.bincount(labels, minlength=k)
         offsets = np.concatenate(([0], np.cumsum(positives)))
         rows_by_class = np.argsort(labels, kind="stable")  # rows of class c: rows_by_class[offsets[c]:offsets[c+1]]
-        tile = self._tile(logits, ranking, row_stats)
-        bound = column_bounds(ranking, k, row_stats)
+        make_block, undecided = self._ranking_parts(logits, ranking, row_stats, dtype)
+        pair_ranks = ExactPairRanks.of(logits) if ranking is Ranking.all_logits and k == 2 else None
 
         def run_block(c0: int) -> None:
             c1 = min(c0 + width, k)
-            block, inexact = self._column_block(logits, c0, c1, dtype, tile)
+            block = make_block(c0, c1)
             # The positives' scores, before the in-place sort scrambles the rows; ascending within each class.
             rows = rows_by_class[offsets[c0] : offsets[c1]]
             classes = labels[rows]
@@ -277,30 +316,32 @@ class NumpyBackend:
                         sorted_positives=sorted_positives,
                         at_least=n - np.searchsorted(column, sorted_positives, side="left"),
                         above=n - np.searchsorted(column, sorted_positives, side="right"),
-                        undecided_pairs=undecided_pairs(column, sorted_positives, bound(column, bool(inexact[c - c0]))),
+                        undecided_pairs=undecided(column, sorted_positives),
                         sorted_scores=_returning(column),
                     )
                 )
-            consume(columns)
+            consume(columns if pair_ranks is None else [pair_ranks.reported(column) for column in columns])
 
         for _ in thread_map(run_block, range(0, k, width), threads):
             pass
 
-    def _tile(
-        self, logits: np.ndarray, ranking: Ranking, row_stats: RowLogSumExp | None
-    ) -> Callable[[np.ndarray, int, int, int], tuple[np.ndarray, np.ndarray | None]]:
-        """(rows r0:r1 of columns c0:c1 -> scores, inexact mask or None) for the ranking."""
+    def _ranking_parts(
+        self, logits: np.ndarray, ranking: Ranking, row_stats: RowLogSumExp | None, dtype: np.dtype
+    ) -> tuple[Callable[[int, int], np.ndarray], Callable[[np.ndarray, np.ndarray], int]]:
+        """(c0, c1) -> a fresh (c1 - c0, n) block of ranking keys, and (sorted column, sorted positives)
+        -> the class's undecided pairs, for the ranking."""
         if ranking is Ranking.slc:
-            return lambda rows, r0, c0, c1: (rows[:, c0:c1], None)
-        if logits.shape[1] == 2:
-
-            def exact_difference(rows: np.ndarray, r0: int, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray]:
-                scores, inexact = exact_pair_difference(rows)
-                return scores[:, c0:c1], inexact[:, c0:c1]
-
-            return exact_difference
+            return lambda c0, c1: self._column_block(logits, c0, c1, dtype), lambda column, positives: 0
+        if logits.shape[1] == 2:  # exact ranks: nothing is left undecided
+            keys = ExactPairRanks.of(logits).keys
+            return lambda c0, c1: np.ascontiguousarray(keys[:, c0:c1].T), lambda column, positives: 0
         assert row_stats is not None
-        return lambda rows, r0, c0, c1: (log_odds_tile(rows[:, c0:c1], row_stats, r0), None)
+        bound = log_odds_bound(logits.shape[1], row_stats)
+        stats = row_stats
+        return (
+            lambda c0, c1: self._column_block(logits, c0, c1, dtype, lambda rows, r0: log_odds_tile(rows, stats, r0)),
+            lambda column, positives: undecided_pairs(column, positives, bound(column)),
+        )
 
     def _column_block(
         self,
@@ -308,22 +349,17 @@ class NumpyBackend:
         c0: int,
         c1: int,
         dtype: np.dtype,
-        tile: Callable[[np.ndarray, int, int, int], tuple[np.ndarray, np.ndarray | None]],
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Columns c0:c1 as a fresh C-ordered (c1 - c0, n) block of scores, and which columns hold an inexact score."""
+        transform: Callable[[np.ndarray, int], np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """Columns c0:c1 (after ``transform(rows, r0)``) as a fresh C-ordered (c1 - c0, n) block, built
+        tile by tile: contiguous row pieces, transposed in cache."""
         n = logits.shape[0]
         block = np.empty((c1 - c0, n), dtype=dtype)
-        inexact = np.zeros(c1 - c0, dtype=bool)
         rows_per_tile = max(1, self.tile_elements // (c1 - c0))
-        # Contiguous row pieces of the needed columns (whole rows for the two-class difference, which needs both).
-        read_c0, read_c1 = (0, 2) if logits.shape[1] == 2 else (c0, c1)
         for r0 in range(0, n, rows_per_tile):
-            rows = logits[r0 : r0 + rows_per_tile, read_c0:read_c1]
-            scores, tile_inexact = tile(rows, r0, c0 - read_c0, c1 - read_c0)
-            block[:, r0 : r0 + rows.shape[0]] = scores.T
-            if tile_inexact is not None:
-                inexact |= tile_inexact.any(axis=0)
-        return block, inexact
+            rows = logits[r0 : r0 + rows_per_tile, c0:c1]
+            block[:, r0 : r0 + rows.shape[0]] = (rows if transform is None else transform(rows, r0)).T
+        return block
 
     def pols_counts(self, logits: np.ndarray, labels: np.ndarray, *, threads: int | None) -> PolsCounts:
         """For each true logit t the number of logits (of all n*k) below t and at t is counted with

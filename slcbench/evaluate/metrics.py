@@ -187,7 +187,7 @@ def _precision_at_recall(ranked: RankedClass) -> list[float]:
         best = at
     values: list[float] = []
     for index in best:
-        values += [float(ranked.precision[index]), float(ranked.sorted_positives[index])]
+        values += [float(ranked.precision[index]), float(ranked.column.thresholds[index])]
     return values
 
 

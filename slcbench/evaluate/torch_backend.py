@@ -22,6 +22,7 @@ from slcbench.errors import SlcbenchError
 from slcbench.evaluate.backend import (
     UNIT_ROUNDOFF,
     ConsumeBlock,
+    ExactPairRanks,
     PolsCounts,
     RankedColumn,
     Ranking,
@@ -88,27 +89,23 @@ class TorchBackend:
         dtype = torch.float64 if log_odds else _torch_dtype(logits.dtype)
         width = max(1, min(k, self.block_elements // n))
         labels_on_device = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(self.device)
-        stats = _RowStatsOnDevice.of(row_stats, self.device) if log_odds and k > 2 else None
-        constant = row_stats.log_odds_error_bound() if stats is not None and row_stats is not None else 0.0
+        if log_odds and k == 2:  # n x 2: ranked exactly on the host, as NumPy's; sorted on the device
+            pair_ranks = ExactPairRanks.of(logits)
+            for c in range(2):
+                keys = torch.from_numpy(np.ascontiguousarray(pair_ranks.keys[:, c])).to(self.device)
+                consume([pair_ranks.reported(column) for column in _ranked_block(keys[None, :], labels_on_device, c)])
+            return
+        stats = _RowStatsOnDevice.of(row_stats, self.device) if log_odds else None
+        constant = row_stats.log_odds_error_bound() if log_odds and row_stats is not None else 0.0
         for c0 in range(0, k, width):
             c1 = min(c0 + width, k)
-            if log_odds and k == 2:
-                scores, inexact = _exact_pair_difference(_to_device(logits, self.device, torch.float64))
-                scores, inexact = scores[:, c0:c1], inexact[:, c0:c1].any(dim=0)
-            else:
-                scores = _to_device(logits[:, c0:c1], self.device, dtype)
-                if stats is not None:
-                    scores = stats.log_odds(scores)
-                inexact = torch.zeros(c1 - c0, dtype=torch.bool, device=self.device)
-            block = scores.T.contiguous()
-            extremes = torch.maximum(block.min(dim=1).values.abs(), block.max(dim=1).values.abs())
-            if not log_odds:
-                bound = torch.zeros_like(extremes)
-            elif k == 2:
-                bound = torch.where(inexact, UNIT_ROUNDOFF * extremes, torch.zeros_like(extremes))
-            else:
+            scores = _to_device(logits[:, c0:c1], self.device, dtype)
+            block = (stats.log_odds(scores) if stats is not None else scores).T.contiguous()
+            bound = None
+            if stats is not None:
+                extremes = torch.maximum(block.min(dim=1).values.abs(), block.max(dim=1).values.abs())
                 bound = UNIT_ROUNDOFF * (9 * extremes + constant)
-            consume(_ranked_block(block, labels_on_device, c0, bound))
+            consume(_ranked_block(block, labels_on_device, c0, bound=bound))
 
     def pols_counts(self, logits: np.ndarray, labels: np.ndarray, *, threads: int | None) -> PolsCounts:
         self._threads(threads)
@@ -183,18 +180,12 @@ class _RowStatsOnDevice:
         return log_odds - log_lse_gap
 
 
-def _exact_pair_difference(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """As ``backend.exact_pair_difference``: both columns' z_j - z_other and where they are inexact."""
-    first, minus_second = z[:, :1], -z[:, 1:]
-    difference = first + minus_second
-    second_part = difference - first
-    error = (first - (difference - second_part)) + (minus_second - second_part)
-    return torch.cat([difference, -difference], dim=1), (error != 0).repeat(1, 2)
-
-
-def _ranked_block(block: torch.Tensor, labels: torch.Tensor, c0: int, bound: torch.Tensor) -> list[RankedColumn]:
+def _ranked_block(
+    block: torch.Tensor, labels: torch.Tensor, c0: int, *, bound: torch.Tensor | None = None
+) -> list[RankedColumn]:
     """The ``RankedColumn``s of a w x n block of scores for classes c0..c0+w: sorted on the device, with
-    each positive's counts of scores at or above it and above it read off its tie group."""
+    each positive's counts of scores at or above it and above it read off its tie group, and its
+    pairs undecided within ``2 * bound`` (none without a bound)."""
     width, n = block.shape
     device = block.device
     ordered, order = torch.sort(block, dim=1)
@@ -211,12 +202,16 @@ def _ranked_block(block: torch.Tensor, labels: torch.Tensor, c0: int, bound: tor
     rows, places = is_positive.nonzero(as_tuple=True)  # by class, then ascending score
     counts = torch.bincount(rows, minlength=width)
     values = ordered[rows, places]
-    undecided = _undecided_pairs(ordered, values, rows, counts, bound)
+    undecided = (
+        _undecided_pairs(ordered, values, rows, counts, bound).cpu().numpy()
+        if bound is not None
+        else np.zeros(width, np.int64)
+    )
     host = {
         "values": values.cpu().numpy(),
         "at_least": (n - group_start[rows, places]).cpu().numpy(),
         "above": (n - 1 - group_end[rows, places]).cpu().numpy(),
-        "undecided": undecided.cpu().numpy(),
+        "undecided": undecided,
     }
     offsets = np.concatenate(([0], np.cumsum(counts.cpu().numpy())))
     columns = []
@@ -245,11 +240,11 @@ def _fetch(ordered: torch.Tensor, row: int) -> Callable[[], np.ndarray]:
 def _undecided_pairs(
     ordered: torch.Tensor, values: torch.Tensor, rows: torch.Tensor, counts: torch.Tensor, bound: torch.Tensor
 ) -> torch.Tensor:
-    """Per class: (positive, negative) pairs within 2 * bound of each other, as ``backend.undecided_pairs``."""
+    """Per class: pairs of a positive and another example within 2 * bound of each other, as
+    ``backend.undecided_pairs``."""
+    if values.numel() == 0:
+        return torch.zeros(ordered.shape[0], dtype=torch.int64, device=ordered.device)
     width = ordered.shape[0]
-    result = torch.zeros(width, dtype=torch.int64, device=ordered.device)
-    if values.numel() == 0 or not bool((bound > 0).any()):
-        return result
     # The positives of each class in one padded row (+inf after the last), so that one batched search serves all.
     most = int(counts.max())
     place = torch.arange(values.numel(), device=ordered.device) - (torch.cumsum(counts, 0) - counts)[rows]
@@ -257,7 +252,8 @@ def _undecided_pairs(
     padded[rows, place] = values
     margin = 2 * bound[:, None]
     low, high = padded - margin, padded + margin
-    within = torch.searchsorted(ordered, high, right=True) - torch.searchsorted(ordered, low)
-    positives_within = torch.searchsorted(padded, high, right=True) - torch.searchsorted(padded, low)
+    others = torch.searchsorted(ordered, high, right=True) - torch.searchsorted(ordered, low) - 1
+    other_positives = torch.searchsorted(padded, high, right=True) - torch.searchsorted(padded, low) - 1
     real = torch.arange(most, device=ordered.device)[None, :] < counts[:, None]
-    return torch.where(real, within - positives_within, 0).sum(dim=1)
+    zero = torch.zeros_like(others)
+    return torch.where(real, others, zero).sum(dim=1) - torch.where(real, other_positives, zero).sum(dim=1) // 2

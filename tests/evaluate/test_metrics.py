@@ -3,6 +3,7 @@
 import functools
 import math
 from fractions import Fraction
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
