@@ -148,7 +148,7 @@ def _caption(result: EvaluationResult, folder: str, improvement_row: bool) -> st
     )
     if improvement_row:
         caption += (
-            f"; mean relative improvement: the paper's Table I row, defined for the SLC columns ({NOT_DEFINED}: none)"
+            f"; mean relative improvement: the paper's Table I row, for the SLC columns ({NOT_DEFINED}: not defined)"
         )
     return caption + (f"; files in {escape(folder)}" if folder else "")
 

@@ -1,6 +1,8 @@
 """`slcbench evaluate` end to end: results, outputs that are never clobbered, one clear line per bad input."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -218,3 +220,56 @@ def test_a_class_without_positives_is_a_warning_or_with_strict_an_error(tmp_path
     strict = evaluate(path, "--strict", "--json", tmp_path / "strict.json")
     assert_one_line_error(strict, "1 of 4 classes have no positive example (--strict)")
     assert not (tmp_path / "strict.json").exists()
+
+
+def test_blocks_choose_what_is_computed_and_timed(npz, tmp_path):
+    out = tmp_path / "r.json"
+    result = evaluate(npz, "--blocks", "self-norm,slc", "--threads", "1", "--json", out)
+    assert result.exit_code == 0, result.output
+    (document,) = json.loads(out.read_text())["results"]
+    assert [key for key in ("slc", "all_logits", "pols", "self_normalization") if key in document] == [
+        "slc",
+        "self_normalization",
+    ]
+    assert list(document["wall_seconds"]) == ["load", "check", "slc", "self_normalization"]
+    assert "all logits" not in result.stdout and "|z_y - log p_y|" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--blocks", "slc,all"], "unknown block 'all' for --blocks; choose from: slc, all-logits, pols, self-norm"),
+        (["--blocks", ","], "--blocks is empty"),
+        (["--threads", "0"], "--threads must be at least 1, got 0"),
+    ],
+)
+def test_bad_blocks_and_threads_are_one_line(npz, args, message):
+    assert_one_line_error(evaluate(npz, *args), message)
+
+
+def test_device_cuda_without_a_gpu_is_refused_before_any_work(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    out = tmp_path / "r.json"
+    result = evaluate(tmp_path / "absent.npz", "--device", "cuda", "--json", out)  # no file read: it does not exist
+    assert_one_line_error(result, "--device cuda was requested but no CUDA device is available")
+    assert not out.exists()
+
+
+def test_device_cuda_without_torch_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
+    monkeypatch.delitem(sys.modules, "slcbench.evaluate.torch_backend", raising=False)
+    result = evaluate(tmp_path / "absent.npz", "--device", "cuda")
+    assert_one_line_error(result, "--device cuda needs torch, which is not installed (pip install torch)")
+
+
+def test_a_whole_evaluate_run_imports_no_torch(npz):
+    code = (
+        "import sys; from slcbench.cli import main; sys.argv = ['slcbench', 'evaluate', sys.argv[1]]\n"
+        "try:\n    main()\nexcept SystemExit as done:\n    assert done.code in (0, None), done.code\n"
+        "print(sorted(m for m in ('torch', 'torchvision', 'timm') if m in sys.modules), file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(npz)], capture_output=True, text=True, check=True)
+    assert done.stderr.strip().splitlines()[-1] == "[]"

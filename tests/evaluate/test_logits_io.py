@@ -139,3 +139,26 @@ def test_the_crc_is_the_same_read_in_many_small_chunks(tmp_path, arrays, monkeyp
     logits, labels = arrays
     np.savez(tmp_path / "a.npz", logits=logits, labels=labels)
     np.testing.assert_array_equal(load_logits(tmp_path / "a.npz")[0], logits)
+
+
+@pytest.mark.parametrize("split", [0, 1, 7, 4095, 10_000])
+def test_crc32_combine_joins_two_crcs_as_zlib_would_the_bytes(split):
+    import zlib
+
+    from slcbench.evaluate.logits import crc32_combine
+
+    data = np.random.default_rng(split).integers(0, 256, size=10_000, dtype=np.uint8).tobytes()
+    first, second = data[:split], data[split:]
+    assert crc32_combine(zlib.crc32(first), zlib.crc32(second), len(second)) == zlib.crc32(data)
+
+
+def test_the_crc_of_a_file_part_is_the_same_on_many_threads(tmp_path):
+    import zlib
+
+    from slcbench.evaluate.logits import file_crc32
+
+    data = np.random.default_rng(0).integers(0, 256, size=100_003, dtype=np.uint8).tobytes()
+    path = tmp_path / "bytes"
+    path.write_bytes(data)
+    for threads in (1, 2, 5):
+        assert file_crc32(path, 11, 99_000, threads=threads, part_bytes=7) == zlib.crc32(data[11:99_011])
