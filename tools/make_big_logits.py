@@ -3,8 +3,9 @@
     python tools/make_big_logits.py 100000 10000 /tmp/big           # /tmp/big/logits.npy, labels.npy
     python tools/make_big_logits.py 100000 10000 /tmp/big --npz     # also /tmp/big.npz (np.savez, stored)
 
-Logits are float32 standard normal with +3 on the true class, labels uniform in [0, k), from
-``numpy.random.default_rng(seed)`` drawn row chunk by row chunk (the setup of the evaluate benchmark).
+Logits are standard normal with +3 on the true class (float32 unless ``--dtype``), labels uniform in
+[0, k), from ``numpy.random.default_rng(seed)`` drawn row chunk by row chunk (the setup of the
+evaluate benchmark).
 """
 
 import argparse
@@ -22,12 +23,13 @@ def main() -> None:
     parser.add_argument("folder", type=Path, help="where logits.npy and labels.npy go")
     parser.add_argument("--npz", action="store_true", help="also write FOLDER.npz with np.savez (uncompressed)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dtype", choices=["float16", "float32", "float64"], default="float32")
     args = parser.parse_args()
     args.folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(args.seed)
     labels = rng.integers(0, args.k, size=args.n)
     np.save(args.folder / "labels.npy", labels)
-    logits = np.lib.format.open_memmap(args.folder / "logits.npy", mode="w+", dtype=np.float32, shape=(args.n, args.k))
+    logits = np.lib.format.open_memmap(args.folder / "logits.npy", mode="w+", dtype=args.dtype, shape=(args.n, args.k))
     rows = max(1, CHUNK_ELEMENTS // args.k)
     for r0 in range(0, args.n, rows):
         chunk = rng.standard_normal((min(rows, args.n - r0), args.k), dtype=np.float32)

@@ -56,7 +56,9 @@ def test_a_set_block_alone_makes_a_table_and_an_empty_per_class_frame():
 
 def test_threads_do_not_change_a_number():
     logits, labels = make(n=500, k=40)
-    small = NumpyBackend(block_bytes=500 * 8 * 3, tile_elements=64, pols_chunk_elements=(400, 400))
+    small = NumpyBackend(
+        block_bytes=500 * 8 * 3, tile_elements=64, row_chunk_elements=400, pols_chunk_elements=(400, 400)
+    )
     one = evaluate_logits(logits, labels, threads=1, backend=small)
     two = evaluate_logits(logits, labels, threads=2, backend=small)
     assert one.to_dict(wall_seconds=False) == two.to_dict(wall_seconds=False)

@@ -243,8 +243,10 @@ def test_many_blocks_and_threads_give_the_same_numbers(dtype):
     labels = rng.integers(0, 30, size=300)
     one_block = [f(logits, labels, threads=1) for f in (slc_class_metrics, all_logits_class_metrics)]
     pols_one_block = pols_metrics(logits, labels, threads=1)
-    # 4 float64 (8 float32) columns per block, tiles of 3 rows, 4 rows per PoLS chunk and per row-sum chunk.
-    small = NumpyBackend(block_bytes=300 * 4 * 8, tile_elements=8, pols_chunk_elements=(4 * 37, 4 * 37))
+    # 4 float64 (8 float32) columns per block, tiles of 1 or 2 rows, 4 rows per PoLS chunk and per row-sum chunk.
+    small = NumpyBackend(
+        block_bytes=300 * 4 * 8, tile_elements=8, row_chunk_elements=4 * 37, pols_chunk_elements=(4 * 37, 4 * 37)
+    )
     many_blocks = [f(logits, labels, threads=2, backend=small) for f in (slc_class_metrics, all_logits_class_metrics)]
     pols_many_blocks = pols_metrics(logits, labels, threads=2, backend=small)
     for single, blocked in zip(one_block, many_blocks, strict=False):
