@@ -124,7 +124,7 @@ BLOCKS.register(
     Block(
         "self_normalization",
         "self-norm",
-        "self-normalization",
+        "self-norm",
         lambda settings: tuple(metric.column for metric in SELF_NORMALIZATION_METRICS.values()),
         lambda scoring: self_normalization_metrics(scoring.logits, row_stats=scoring.row_stats),
     ),

@@ -438,7 +438,7 @@ SELF_NORMALIZATION_METRICS.register(
 SELF_NORMALIZATION_METRICS.register(
     "mean_abs_gap",
     SetMetric(
-        Column("mean_abs_gap", "|z_y - log p_y|", complement=False, higher_is_better=False),
+        Column("mean_abs_gap", "|log Z|", complement=False, higher_is_better=False),
         lambda p: float(np.abs(p.log_z).mean()),
     ),
 )

@@ -130,9 +130,9 @@ def paper_rows(results: Sequence[EvaluationResult], baseline_names: Sequence[str
 
 
 def _title(columns: Sequence[_TableColumn]) -> str:
+    notes = {"margin": ", > 0 means PoLS holds", "mean_abs_gap": ", the mean of |z_y - log p_y|"}
     raw = [
-        f"{c.column.label}: {'higher' if c.column.higher_is_better else 'lower'} is better"
-        + (", > 0 means PoLS holds" if c.column.key == "margin" else "")
+        f"{c.column.label}: {'higher' if c.column.higher_is_better else 'lower'} is better{notes.get(c.column.key, '')}"
         for c in columns
         if not c.column.complement
     ]

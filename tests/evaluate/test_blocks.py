@@ -95,7 +95,7 @@ def test_the_table_shows_the_gap_lower_is_better():
     near = log_softmax(logits.astype(np.float64), axis=1) + 0.1
     results = [evaluate_logits(logits, labels, name="raw"), evaluate_logits(near, labels, name="near")]
     table = evaluation_table(results)
-    (gap,) = [c for c in table.columns if c.header == "self-normalization\n|z_y - log p_y|"]
+    (gap,) = [c for c in table.columns if c.header == "self-norm\n|log Z|"]
     assert list(gap.cells) == [f"{results[0].self_normalization.values['mean_abs_gap']:.3f}", "[bold]0.100[/bold]"]
 
 
