@@ -25,8 +25,9 @@ import numpy as np
 from slcbench.errors import SlcbenchError
 from slcbench.evaluate.backend import thread_map
 
-# Rows checked by the probability heuristic and rows per chunk of the non-finite scan.
+# Rows (and at most logits) checked by the probability heuristic, and logits per chunk of the non-finite scan.
 _PROBABILITY_SAMPLE_ROWS = 1000
+_PROBABILITY_SAMPLE_ELEMENTS = 1 << 22
 _SCAN_ELEMENTS = 1 << 22
 _ZIP_LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, ..., file name length, extra field length
 _CRC_CHUNK_BYTES = 16 << 20  # read buffer of the CRC check of a mapped member
@@ -247,7 +248,8 @@ def count_non_finite(logits: np.ndarray, *, threads: int | None = None) -> int:
 
 def looks_like_probabilities(logits: np.ndarray) -> bool:
     """True when the first rows all lie in [0, 1] and sum to 1: softmax outputs saved instead of logits."""
-    sample = np.asarray(logits[:_PROBABILITY_SAMPLE_ROWS], dtype=np.float64)
+    rows = max(1, min(_PROBABILITY_SAMPLE_ROWS, _PROBABILITY_SAMPLE_ELEMENTS // max(logits.shape[1], 1)))
+    sample = np.asarray(logits[:rows], dtype=np.float64)
     if sample.size == 0 or sample.min() < 0 or sample.max() > 1:
         return False
     return bool(np.allclose(sample.sum(axis=1), 1.0, rtol=0, atol=1e-3))
