@@ -297,8 +297,8 @@ class NumpyBackend:
         positives = np.bincount(labels, minlength=k)
         offsets = np.concatenate(([0], np.cumsum(positives)))
         rows_by_class = np.argsort(labels, kind="stable")  # rows of class c: rows_by_class[offsets[c]:offsets[c+1]]
-        make_block, undecided = self._ranking_parts(logits, ranking, row_stats, dtype)
         pair_ranks = ExactPairRanks.of(logits) if ranking is Ranking.all_logits and k == 2 else None
+        make_block, undecided = self._ranking_parts(logits, ranking, row_stats, pair_ranks, dtype)
 
         def run_block(c0: int) -> None:
             c1 = min(c0 + width, k)
@@ -332,14 +332,19 @@ class NumpyBackend:
             pass
 
     def _ranking_parts(
-        self, logits: np.ndarray, ranking: Ranking, row_stats: RowLogSumExp | None, dtype: np.dtype
+        self,
+        logits: np.ndarray,
+        ranking: Ranking,
+        row_stats: RowLogSumExp | None,
+        pair_ranks: ExactPairRanks | None,
+        dtype: np.dtype,
     ) -> tuple[Callable[[int, int], np.ndarray], Callable[[np.ndarray, np.ndarray], int]]:
         """(c0, c1) -> a fresh (c1 - c0, n) block of ranking keys, and (sorted column, sorted positives)
         -> the class's undecided pairs, for the ranking."""
         if ranking is Ranking.slc:
             return lambda c0, c1: self._column_block(logits, c0, c1, dtype), lambda column, positives: 0
-        if logits.shape[1] == 2:  # exact ranks: nothing is left undecided
-            keys = ExactPairRanks.of(logits).keys
+        if pair_ranks is not None:  # exact ranks: nothing is left undecided
+            keys = pair_ranks.keys
             return lambda c0, c1: np.ascontiguousarray(keys[:, c0:c1].T), lambda column, positives: 0
         assert row_stats is not None
         bound = log_odds_bound(logits.shape[1], row_stats)
