@@ -8,17 +8,22 @@ a full disk or Ctrl-C can never leave a half-written results file or destroy an 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import secrets
+import signal
 import stat
 import tempfile
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from slcbench.errors import OutputExistsError, SlcbenchError
 from slcbench.formats import Output
+
+_HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def output_exists(path: Path) -> OutputExistsError:
@@ -201,13 +206,42 @@ def _write_temp_beside(path: Path, data: bytes) -> Path:
     return Path(tmp_name)
 
 
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the block ends, then act on them as before: an interrupt finds
+    the outputs all written or none, never a temporary file. Python runs signal handlers in the main
+    thread only, so from another thread nothing is held."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {number: signal.signal(number, lambda got, _: caught.append(got)) for number in _HELD_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for got in caught[:1]:
+            handler = previous[signal.Signals(got)]
+            if callable(handler):
+                handler(got, None)  # Ctrl-C's default handler raises KeyboardInterrupt here
+            elif handler != signal.SIG_IGN:
+                signal.raise_signal(got)  # the default action, e.g. SIGTERM ends the process
+
+
 def write_outputs(outputs: Sequence[Output], *, overwrite: bool = False) -> list[Path]:
     """Write every output, or none of them; return their paths.
 
     Without ``overwrite`` an existing file is an error (OutputExistsError), checked atomically with a
     hard link so that two concurrent writers cannot both win. With ``overwrite`` old files are
-    replaced by rename, and put back if a later file of the set fails.
+    replaced by rename, and put back if a later file of the set fails. Ctrl-C during the writing is
+    held until it ends.
     """
+    with _interrupts_deferred():
+        return _write_outputs(outputs, overwrite=overwrite)
+
+
+def _write_outputs(outputs: Sequence[Output], *, overwrite: bool) -> list[Path]:
     for output in outputs:
         if not output.path.parent.is_dir():
             raise SlcbenchError(f"cannot write {output.path}: folder {output.path.parent} does not exist")

@@ -14,12 +14,16 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from slcbench.device import DeviceChoice
-from slcbench.errors import SlcbenchError, printable
+from slcbench.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_OUTPUT_CLOSED,
+    EXIT_OUTPUT_FAILED,
+    SlcbenchError,
+    printable,
+)
 
-EXIT_BAD_INPUT = 2
-EXIT_OUTPUT_FAILED = 74  # sysexits' EX_IOERR: standard output could not be written (a full disk)
-EXIT_INTERRUPTED = 130
-EXIT_OUTPUT_CLOSED = 141  # as if killed by SIGPIPE: standard output was closed or its reader went away
+__all__ = ["EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "EXIT_OUTPUT_CLOSED", "EXIT_OUTPUT_FAILED"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -345,7 +345,11 @@ def finite_number(value: Any) -> float | None:
 
 
 def _float_list(value: Any) -> list[float]:
-    numbers = [finite_number(v) for v in value] if isinstance(value, list) else []
+    if not isinstance(value, list):
+        return []
+    if all(type(v) is float for v in value) and math.isfinite(sum(value)):  # NaN or inf makes the sum so
+        return list(value)
+    numbers = [finite_number(v) for v in value]
     return [] if None in numbers else numbers  # type: ignore[return-value]
 
 

@@ -61,8 +61,10 @@ def test_no_arguments_prints_help_without_an_empty_error_line(monkeypatch, capsy
 
 TORCH_FREE_MODULES = [
     "slcbench.cli",
+    "slcbench.evaluate.cli",
     "slcbench.evaluate.evaluation",
     "slcbench.evaluate.report",
+    "slcbench.evaluate.run",
     "slcbench.compare.files",
     "slcbench.results",
     "slcbench.speed.config",

@@ -8,11 +8,17 @@ from typing import Annotated
 import typer
 
 from slcbench.console import report_console, warn
-from slcbench.evaluate.evaluation import DEFAULT_RECALLS, EvaluateConfig, metric_settings
+from slcbench.evaluate.blocks import BLOCKS
+from slcbench.evaluate.evaluation import DEFAULT_RECALLS, EvaluateConfig, EvaluateDevice, metric_settings
 from slcbench.evaluate.metrics import AuprcMethod
 from slcbench.evaluate.run import evaluate_files
 from slcbench.options import ForceOption, friendly_errors
 
+BLOCKS_HELP = (
+    "Blocks to compute, comma-separated: "
+    + ", ".join(block.option for block in BLOCKS.values())
+    + " (single logits, softmax over all logits, PoLS diagnostics, log-partition). \\[default: all]"
+)
 FILES_HELP = (
     "Saved logits: .npz files holding 'logits' (n x k float) and 'labels' (n ints in [0, k)), "
     "or folders with logits.npy and labels.npy (or a logits .npy with labels.npy beside it)."
@@ -71,6 +77,19 @@ def evaluate(
     csv_path: Annotated[
         Path | None, typer.Option("--csv", help="Write per-class results (P, AUPRC, Precision@r, T*) as CSV.")
     ] = None,
+    blocks: Annotated[str | None, typer.Option("--blocks", help=BLOCKS_HELP, show_default=False)] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", help="Worker threads. \\[default: one per CPU]", show_default=False),
+    ] = None,
+    device: Annotated[
+        EvaluateDevice,
+        typer.Option(
+            "--device",
+            help="cpu: NumPy; cuda: torch on a GPU, for logits that dwarf the CPU (needs torch and a CUDA device).",
+            case_sensitive=False,
+        ),
+    ] = EvaluateDevice.cpu,
     force: ForceOption = False,
 ) -> None:
     """SLC metrics of saved logits: can the logit of class j alone, thresholded, tell class j?
@@ -89,6 +108,9 @@ def evaluate(
         json_path=json_path,
         csv_path=csv_path,
         force=force,
+        blocks=None if blocks is None else tuple(name.strip() for name in blocks.split(",") if name.strip()),
+        threads=threads,
+        device=device,
     )
     run = evaluate_files(config, warn=warn)
     report_console().print(run.table())

@@ -1,20 +1,24 @@
 """Scoring a model's saved logits for Single Logit Classification: the contract other code uses.
 
 ``evaluate_logits`` takes arrays (the training code calls it on a test set), ``evaluate_file`` a
-file; both give ``EvaluationResult``s with three blocks of metrics (definitions in
-``slcbench.evaluate.metrics``):
+file; both give ``EvaluationResult``s holding the blocks of metrics asked for (``slcbench.evaluate.blocks``;
+definitions in ``slcbench.evaluate.metrics``):
 
 - ``slc``: per class j, examples ranked by the single logit z_j (the paper's Table I);
 - ``all_logits``: ranked by softmax p_j computed from all k logits (Table II's baseline);
-- ``pols``: Principle-of-Logit-Separation diagnostics over all n*k logits.
+- ``pols``: Principle-of-Logit-Separation diagnostics over all n*k logits;
+- ``self_normalization``: whether the logits read as log-probabilities (log Z over the examples).
 
-Macro averages leave out classes without positive examples; their number is reported.
+Macro averages leave out classes without positive examples; their number is reported. Each
+result records the wall time of loading, checking and each block.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +26,20 @@ import numpy as np
 import pandas as pd
 
 from slcbench.errors import SlcbenchError
-from slcbench.evaluate.logits import check_logits_and_labels, load_logits, looks_like_probabilities
+from slcbench.evaluate.backend import Backend, Ranking
+from slcbench.evaluate.blocks import BLOCKS, BlockValues, Scoring, block_keys
+from slcbench.evaluate.logits import check_logits_and_labels, input_files, load_logits, looks_like_probabilities
 from slcbench.evaluate.metrics import (
+    NUMPY,
+    UNDECIDED_PAIRS,
     AuprcMethod,
     ClassMetrics,
     MetricSettings,
     PolsMetrics,
-    Ranking,
-    class_metrics,
-    pols_metrics,
+    SetMetrics,
     recall_text,
 )
-from slcbench.io import check_outputs
+from slcbench.io import check_input, check_outputs
 
 DEFAULT_RECALLS = (0.9, 0.99)
 PROBABILITIES_WARNING = (
@@ -53,7 +59,7 @@ def low_precision_ties(logits: np.ndarray, columns: int = 64) -> float | None:
     return float(np.mean(block[1:] == block[:-1])) if block.shape[0] > 1 else 0.0
 
 
-def evaluation_warnings(logits: np.ndarray, classes_skipped: int) -> tuple[str, ...]:
+def evaluation_warnings(logits: np.ndarray, classes_skipped: int, undecided_pairs: int = 0) -> tuple[str, ...]:
     """The lines ``slcbench evaluate`` prints as warnings for one file."""
     warnings = []
     if looks_like_probabilities(logits):
@@ -68,31 +74,65 @@ def evaluation_warnings(logits: np.ndarray, classes_skipped: int) -> tuple[str, 
             f"{logits.dtype} logits: {100 * ties:.1f}% of sorted neighbours tie; metrics see those scores "
             "as equal (save logits as float32 to keep them apart)"
         )
+    if undecided_pairs:
+        warnings.append(
+            f"all logits: {undecided_pairs} (positive, negative) pairs have log-odds within float64's error bound "
+            "of each other; they are ranked by the computed value (see undecided_pairs in the JSON and CSV)"
+        )
     return tuple(warnings)
-
-
-RANKINGS = (Ranking.slc, Ranking.all_logits)
 
 
 @dataclass(frozen=True)
 class EvaluationResult:
-    """SLC metrics of one set of logits; raw values, higher is better (the table shows 1 - value)."""
+    """SLC metrics of one set of logits, by block; raw values, higher is better (the table shows 1 - value).
+
+    ``block_values`` holds the blocks computed, by key in registration order; ``seconds`` the wall
+    time of each step (``load``, ``check``, then each block).
+    """
 
     name: str
     n_examples: int
     n_classes: int
-    slc: ClassMetrics
-    all_logits: ClassMetrics
-    pols: PolsMetrics
+    positives: np.ndarray  # (k,) examples per class
+    settings: MetricSettings
+    block_values: dict[str, BlockValues]
+    seconds: dict[str, float]
     warnings: tuple[str, ...] = ()
 
+    def block(self, key: str) -> BlockValues:
+        """The values of the block ``key``; SlcbenchError when it was not computed."""
+        if key not in self.block_values:
+            raise SlcbenchError(f"{self.name}: the {key} block was not computed (see --blocks)")
+        return self.block_values[key]
+
+    def ranking(self, ranking: Ranking) -> ClassMetrics:
+        values = self.block(Ranking(ranking).value)
+        assert isinstance(values, ClassMetrics)
+        return values
+
     @property
-    def settings(self) -> MetricSettings:
-        return self.slc.settings
+    def slc(self) -> ClassMetrics:
+        return self.ranking(Ranking.slc)
+
+    @property
+    def all_logits(self) -> ClassMetrics:
+        return self.ranking(Ranking.all_logits)
+
+    @property
+    def pols(self) -> PolsMetrics:
+        values = self.block("pols")
+        assert isinstance(values, PolsMetrics)
+        return values
+
+    @property
+    def self_normalization(self) -> SetMetrics:
+        values = self.block("self_normalization")
+        assert isinstance(values, SetMetrics)
+        return values
 
     @property
     def classes_evaluated(self) -> int:
-        return int(self.slc.evaluated.sum())
+        return int((self.positives > 0).sum())
 
     @property
     def classes_skipped(self) -> int:
@@ -101,21 +141,18 @@ class EvaluationResult:
 
     @property
     def recalls(self) -> tuple[float, ...]:
-        return self.slc.recalls
-
-    def ranking(self, ranking: Ranking) -> ClassMetrics:
-        return self.slc if ranking is Ranking.slc else self.all_logits
+        return self.settings.recalls
 
     def ranking_summary(self, ranking: Ranking) -> dict[str, float]:
         """Macro averages over evaluated classes: ``{"auprc", "precision_at_<r>" ...}``."""
         return self.ranking(ranking).summary()
 
     def blocks(self) -> dict[str, dict[str, float]]:
-        """Every block's summary by block name: ``slc``, ``all_logits`` (macro averages) and ``pols``."""
-        return {**{r.value: self.ranking_summary(r) for r in RANKINGS}, "pols": dict(self.pols.values)}
+        """Every computed block's summary by key, in registration order (the JSON's and the table's values)."""
+        return {key: values.summary() for key, values in self.block_values.items()}
 
-    def to_dict(self) -> dict[str, Any]:
-        """The per-file JSON object of ``slcbench evaluate --json``."""
+    def to_dict(self, *, wall_seconds: bool = True) -> dict[str, Any]:
+        """The per-file JSON object of ``slcbench evaluate --json`` (without the timings if not ``wall_seconds``)."""
         return {
             "file": self.name,
             "n_examples": self.n_examples,
@@ -123,6 +160,7 @@ class EvaluationResult:
             "classes_evaluated": self.classes_evaluated,
             "classes_skipped": self.classes_skipped,
             **self.blocks(),
+            **({"wall_seconds": dict(self.seconds)} if wall_seconds else {}),
         }
 
     @property
@@ -130,18 +168,18 @@ class EvaluationResult:
         """One row per (ranking, class): class, positives (P), then every per-class column.
 
         Classes without positives have NaN metrics. ``threshold_at_<r>`` is T* in the ranking's units
-        (logits for ``slc``, log-odds z_j - logsumexp_{i != j} z_i for ``all_logits``).
+        (logits for ``slc``, log-odds z_j - logsumexp_{i != j} z_i for ``all_logits``); ``undecided_pairs``
+        counts the class's (positive, negative) pairs within float64's error bound (0 for ``slc``).
         """
-        frames = []
-        for ranking in RANKINGS:
-            metrics = self.ranking(ranking)
-            columns: dict[str, Any] = {
-                "ranking": ranking.value,
-                "class": np.arange(self.n_classes),
-                "positives": metrics.positives,
-            }
-            columns.update((column.key, metrics.values[column.key]) for column in metrics.columns)
-            frames.append(pd.DataFrame(columns))
+        frames = [
+            pd.DataFrame(
+                {"ranking": key, "class": np.arange(self.n_classes), "positives": self.positives, **values.per_class()}
+            )
+            for key, values in self.block_values.items()
+            if isinstance(values, ClassMetrics)
+        ]
+        if not frames:
+            return pd.DataFrame(columns=["ranking", "class", "positives"])
         return pd.concat(frames, ignore_index=True)
 
 
@@ -177,8 +215,10 @@ def evaluate_logits(
     name: str = "logits",
     settings: MetricSettings = MetricSettings(),
     threads: int | None = None,
+    blocks: Sequence[str] | None = None,
+    backend: Backend = NUMPY,
 ) -> EvaluationResult:
-    """All SLC metrics of ``logits`` (n x k floats) against ``labels`` (n ints in [0, k)).
+    """SLC metrics of ``logits`` (n x k floats) against ``labels`` (n ints in [0, k)).
 
     Parameters
     ----------
@@ -191,29 +231,31 @@ def evaluate_logits(
         whether Precision@r is interpolated; build it with ``metric_settings`` to validate it.
     threads : int or None
         Worker threads (default: one per CPU).
+    blocks : sequence of str or None
+        The blocks to compute, by key or ``--blocks`` name (default: all, see ``BLOCKS``).
+    backend : Backend
+        Where the heavy work runs: NumPy on CPU threads, or torch (``slcbench.evaluate.torch_backend``).
+
+    Returns
+    -------
+    EvaluationResult
+        The blocks' values, with the wall time of the check and of each block in ``seconds``.
     """
-    logits, labels = check_logits_and_labels(logits, labels, name=name)
-    slc, all_logits = (
-        class_metrics(
-            logits,
-            labels,
-            ranking=ranking,
-            recalls=settings.recalls,
-            auprc_method=settings.auprc_method,
-            interpolated=settings.interpolated,
-            threads=threads,
-        )
-        for ranking in RANKINGS
-    )
-    result = EvaluationResult(
-        name=name,
-        n_examples=logits.shape[0],
-        n_classes=logits.shape[1],
-        slc=slc,
-        all_logits=all_logits,
-        pols=pols_metrics(logits, labels, threads=threads),
-    )
-    return replace(result, warnings=evaluation_warnings(logits, classes_skipped=result.classes_skipped))
+    started = time.perf_counter()
+    logits, labels = check_logits_and_labels(logits, labels, name=name, threads=threads)
+    seconds = {"check": time.perf_counter() - started}
+    scoring = Scoring(logits, labels, settings, threads, backend)
+    block_values: dict[str, BlockValues] = {}
+    for key in block_keys(blocks):
+        started = time.perf_counter()
+        block_values[key] = BLOCKS[key].compute(scoring)
+        seconds[key] = time.perf_counter() - started
+    positives = np.bincount(labels, minlength=logits.shape[1]).astype(np.int64)
+    result = EvaluationResult(name, logits.shape[0], logits.shape[1], positives, settings, block_values, seconds)
+    all_logits = block_values.get(Ranking.all_logits.value)
+    undecided = int(all_logits.summary()[UNDECIDED_PAIRS]) if all_logits is not None else 0
+    warnings = evaluation_warnings(logits, classes_skipped=result.classes_skipped, undecided_pairs=undecided)
+    return replace(result, warnings=warnings)
 
 
 def evaluate_file(
@@ -223,11 +265,34 @@ def evaluate_file(
     labels_key: str = "labels",
     settings: MetricSettings = MetricSettings(),
     threads: int | None = None,
+    blocks: Sequence[str] | None = None,
+    backend: Backend = NUMPY,
 ) -> EvaluationResult:
     """``evaluate_logits`` on a file read by ``load_logits`` (an ``.npz``, a folder of ``.npy`` files or a
-    logits ``.npy``); the result is named by the path."""
-    logits, labels = load_logits(path, logits_key=logits_key, labels_key=labels_key)
-    return evaluate_logits(logits, labels, name=str(path), settings=settings, threads=threads)
+    logits ``.npy``); the result is named by the path, and ``seconds["load"]`` is the reading time."""
+    started = time.perf_counter()
+    logits, labels = load_logits(path, logits_key=logits_key, labels_key=labels_key, threads=threads)
+    load_seconds = time.perf_counter() - started
+    result = evaluate_logits(
+        logits, labels, name=str(path), settings=settings, threads=threads, blocks=blocks, backend=backend
+    )
+    return replace(result, seconds={"load": load_seconds, **result.seconds})
+
+
+class EvaluateDevice(StrEnum):
+    """Where ``slcbench evaluate`` computes: NumPy on the CPU, or torch on a CUDA GPU."""
+
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+def cuda_backend() -> Backend:
+    """The torch backend on the GPU; SlcbenchError when torch or a CUDA device is missing."""
+    try:
+        from slcbench.evaluate.torch_backend import TorchBackend  # torch only when --device cuda is asked for
+    except ImportError:
+        raise SlcbenchError("--device cuda needs torch, which is not installed (pip install torch)") from None
+    return TorchBackend.on_cuda()
 
 
 @dataclass(frozen=True)
@@ -235,7 +300,9 @@ class EvaluateConfig:
     """What ``slcbench evaluate`` is asked to do, checked before any file is scored.
 
     ``baseline`` files (e.g. plain cross-entropy) come first in the table, with a mean relative
-    improvement row; ``json_path``/``csv_path`` are the outputs asked for (None: not written).
+    improvement row; ``json_path``/``csv_path`` are the outputs asked for (None: not written);
+    ``blocks`` names the blocks to compute (by ``--blocks`` name or key; None: all), normalised to
+    their keys; ``threads`` caps the worker threads; ``device`` cuda is checked for torch and a GPU here.
     """
 
     files: tuple[Path, ...]
@@ -247,12 +314,28 @@ class EvaluateConfig:
     json_path: Path | None = None
     csv_path: Path | None = None
     force: bool = False
+    blocks: tuple[str, ...] | None = None
+    threads: int | None = None
+    device: EvaluateDevice = EvaluateDevice.cpu
 
     def __post_init__(self) -> None:
         if len({p.resolve() for p in self.inputs}) < len(self.inputs):
             raise SlcbenchError("the same logits file is given twice")
-        check_outputs({"--json": self.json_path, "--csv": self.csv_path}, self.inputs, overwrite=self.force)
+        if self.threads is not None and self.threads < 1:
+            raise SlcbenchError(f"--threads must be at least 1, got {self.threads}")
+        object.__setattr__(self, "blocks", block_keys(self.blocks))
+        object.__setattr__(self, "device", EvaluateDevice(self.device))
+        if self.device is EvaluateDevice.cuda:
+            cuda_backend()
+        for path in self.inputs:
+            check_input(path, folder_ok=True)
+        read = [f for p in self.inputs for f in input_files(p, logits_key=self.logits_key, labels_key=self.labels_key)]
+        check_outputs({"--json": self.json_path, "--csv": self.csv_path}, read, overwrite=self.force)
 
     @property
     def inputs(self) -> tuple[Path, ...]:
         return (*self.baseline, *self.files)
+
+    def backend(self) -> Backend:
+        """Where the heavy work runs, as ``device`` says."""
+        return cuda_backend() if self.device is EvaluateDevice.cuda else NUMPY

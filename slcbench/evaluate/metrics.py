@@ -28,35 +28,39 @@ compared with r (``float32(9)/float32(10) >= 0.9`` is False) and never from a cu
 arbitrary order of tied scores. Inputs are assumed validated (finite, 2-D logits with k >= 2,
 integer labels in [0, k)); ``slcbench.logits.check_logits_and_labels`` does that.
 
-Extension: every metric is registered, per class in ``CLASS_METRICS`` (computed from one sorted
-column, see ``RankedClass``) or over the whole set in ``SET_METRICS`` (from ``PolsCounts``). Its
-``Column`` entries name what the JSON, the per-class CSV, the table and the training summary show,
-so a new metric is one registration in this module.
-
-Memory: a worker holds one block of at most ``BLOCK_ELEMENTS`` scores (transposed, so each class is
-a contiguous row that ``ndarray.sort`` sorts in place with numpy's SIMD kernels). There is no one-hot
-matrix and no float64 copy of the whole logits matrix; numpy's sort and searchsorted release the GIL,
-so blocks run in a thread pool.
+Extension: every metric is registered, per class in ``CLASS_METRICS`` (computed from one ranked
+column, see ``RankedClass``), over the whole set in ``SET_METRICS`` (from ``PolsCounts``) or over the
+examples' log-partitions in ``SELF_NORMALIZATION_METRICS`` (from ``LogPartition``). Its ``Column``
+entries name what the JSON, the per-class CSV, the table and the training summary show, so a new
+metric is one registration in this module. The heavy work (sorting, the log-odds, counting) is a
+backend's (``slcbench.evaluate.backend``); the metrics here only read its counts.
 """
 
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
 from functools import cached_property
-from typing import Any
+from typing import Generic, TypeVar
 
 import numpy as np
 
+from slcbench.evaluate.backend import (
+    Backend,
+    NumpyBackend,
+    PolsCounts,
+    RankedColumn,
+    Ranking,
+    RowLogSumExp,
+)
 from slcbench.registry import Registry
 
-# Scores per worker block: 2**21 float64 values are 16 MB (the log-odds transform needs two such buffers).
-BLOCK_ELEMENTS = 1 << 21
+__all__ = ["PolsCounts", "Ranking", "RowLogSumExp"]  # re-exported: the metrics' inputs
+
+NUMPY = NumpyBackend()
 
 
 class AuprcMethod(StrEnum):
@@ -64,13 +68,6 @@ class AuprcMethod(StrEnum):
 
     average_precision = "average-precision"
     trapezoid = "trapezoid"
-
-
-class Ranking(StrEnum):
-    """What ranks the examples for class j."""
-
-    slc = "slc"  # the single logit z_j (Table I)
-    all_logits = "all_logits"  # softmax p_j computed from all k logits (Table II's "CE with all logits")
 
 
 def recall_text(recall: float) -> str:
@@ -97,15 +94,18 @@ class Column:
     key : str
         Its key in the JSON and its column in the CSVs (``"precision_at_0.9"``).
     label : str or None
-        Its table header (``"P@0.9"``); None for a per-class value that is not averaged (a threshold),
-        which appears in the per-class CSV only.
+        Its table header (``"P@0.9"``); None for a value the table does not show (a per-class
+        threshold, which appears in the per-class CSV only, or a set value kept in the JSON only).
     complement : bool
         The table shows 1 - value (lower is better), as the paper's tables do; False: the raw value.
+    higher_is_better : bool
+        Which raw values are better (bold in the table); complemented columns are always higher-better.
     """
 
     key: str
     label: str | None
     complement: bool = True
+    higher_is_better: bool = True
 
 
 @dataclass(frozen=True)
@@ -118,19 +118,23 @@ class MetricSettings:
 
 
 class RankedClass:
-    """One class's column, ranked: all scores and the positives' scores, ascending, with the counts
-    every per-class metric is computed from (see the module's definitions).
+    """One class's column, ranked: the positives' scores ascending and, for each, the number of all
+    scores at or above it and above it (the counts every per-class metric is computed from, see the
+    module's definitions); ``sorted_scores`` gives all n scores ascending when a metric needs them.
 
     ``needed[q]`` is m = ceil(r * P) for ``settings.recalls[q]``.
     """
 
-    def __init__(
-        self, sorted_scores: np.ndarray, sorted_positives: np.ndarray, needed: np.ndarray, settings: MetricSettings
-    ) -> None:
-        self.sorted_scores = sorted_scores
-        self.sorted_positives = sorted_positives
+    def __init__(self, column: RankedColumn, needed: np.ndarray, settings: MetricSettings) -> None:
+        self.column = column
+        self.n = column.n
+        self.sorted_positives = column.sorted_positives
         self.needed = needed
         self.settings = settings
+
+    @cached_property
+    def sorted_scores(self) -> np.ndarray:
+        return self.column.sorted_scores()
 
     @cached_property
     def group_start(self) -> np.ndarray:
@@ -144,8 +148,7 @@ class RankedClass:
     @cached_property
     def precision(self) -> np.ndarray:
         """prec_i = TP_i / PP_i per positive, in ascending score order."""
-        pp = self.sorted_scores.size - np.searchsorted(self.sorted_scores, self.sorted_positives, side="left")
-        return self.tp / pp
+        return self.tp / self.column.at_least
 
 
 @dataclass(frozen=True)
@@ -162,11 +165,11 @@ CLASS_METRICS: Registry[ClassMetric] = Registry("per-class metric")
 def _auprc(ranked: RankedClass) -> tuple[float]:
     if ranked.settings.auprc_method is AuprcMethod.average_precision:
         return (float(ranked.precision.mean()),)
-    n, n_pos = ranked.sorted_scores.size, ranked.sorted_positives.size
+    n_pos = ranked.sorted_positives.size
     is_start = ranked.group_start == np.arange(n_pos)  # one entry per distinct positive score v
     values = ranked.sorted_positives[is_start]
     tp_above = n_pos - np.searchsorted(ranked.sorted_positives, values, side="right")
-    pp_above = n - np.searchsorted(ranked.sorted_scores, values, side="right")
+    pp_above = ranked.column.above[is_start]
     precision_above = np.divide(tp_above, pp_above, out=np.ones(values.size), where=pp_above > 0)
     recall_step = ranked.tp[is_start] - tp_above
     return (float(np.sum(recall_step * (ranked.precision[is_start] + precision_above)) / (2 * n_pos)),)
@@ -184,7 +187,7 @@ def _precision_at_recall(ranked: RankedClass) -> list[float]:
         best = at
     values: list[float] = []
     for index in best:
-        values += [float(ranked.precision[index]), float(ranked.sorted_positives[index])]
+        values += [float(ranked.precision[index]), float(ranked.column.thresholds[index])]
     return values
 
 
@@ -207,17 +210,24 @@ def class_columns(settings: MetricSettings) -> tuple[Column, ...]:
     return tuple(column for metric in CLASS_METRICS.values() for column in metric.columns(settings))
 
 
+UNDECIDED_PAIRS = "undecided_pairs"
+
+
 @dataclass(frozen=True)
 class ClassMetrics:
     """Per-class values of one ranking, one array of k per column; NaN for classes without positives.
 
     Thresholds are in the units of the ranking score: logits for ``Ranking.slc``, log-odds
     z_j - logsumexp_{i != j} z_i for ``Ranking.all_logits``; the rule is "score >= T*".
+    ``undecided_pairs`` counts per class the (positive, negative) pairs whose scores lie within
+    float64's error bound of each other (always 0 for ``slc``: logits are compared exactly).
     """
 
     positives: np.ndarray  # (k,) int64: P per class
     values: dict[str, np.ndarray]  # column key -> (k,) float64
     settings: MetricSettings
+    ranking: Ranking = Ranking.slc
+    undecided_pairs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def evaluated(self) -> np.ndarray:
@@ -229,8 +239,16 @@ class ClassMetrics:
         return class_columns(self.settings)
 
     def summary(self) -> dict[str, float]:
-        """Macro averages over evaluated classes of the columns that have a table label."""
-        return {c.key: macro_mean(self.values[c.key]) for c in self.columns if c.label is not None}
+        """Macro averages over evaluated classes of the columns that have a table label; for the
+        all-logits ranking also the number of undecided pairs over all classes."""
+        means = {c.key: macro_mean(self.values[c.key]) for c in self.columns if c.label is not None}
+        if self.ranking is Ranking.all_logits:
+            means[UNDECIDED_PAIRS] = int(self.undecided_pairs.sum())
+        return means
+
+    def per_class(self) -> dict[str, np.ndarray]:
+        """Every column's per-class values, then the undecided pairs (the per-class CSV's columns)."""
+        return {**{c.key: self.values[c.key] for c in self.columns}, UNDECIDED_PAIRS: self.undecided_pairs}
 
     @property
     def recalls(self) -> tuple[float, ...]:
@@ -273,22 +291,6 @@ def positives_needed(recall: float, positives: np.ndarray) -> np.ndarray:
     return np.array([-(-exact.numerator * int(p) // exact.denominator) for p in positives], dtype=np.int64)
 
 
-def _work_dtype(dtype: np.dtype) -> np.dtype:
-    """Native float64 for float64 of either byte order and for longdouble (never downcast to float32:
-    that could merge distinct scores); native float32 for narrower floats."""
-    return np.dtype(np.float64) if dtype.itemsize >= 8 else np.dtype(np.float32)
-
-
-def _thread_map(func: Callable[[Any], Any], items: Sequence[Any], threads: int | None) -> Iterator[Any]:
-    """``map`` over a thread pool (``threads`` workers, default one per CPU), results in order as they finish."""
-    workers = max(1, min(threads or os.cpu_count() or 1, len(items)))
-    if workers == 1:
-        yield from map(func, items)
-        return
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(func, items)
-
-
 def class_metrics(
     logits: np.ndarray,
     labels: np.ndarray,
@@ -298,149 +300,52 @@ def class_metrics(
     auprc_method: AuprcMethod = AuprcMethod.average_precision,
     interpolated: bool = False,
     threads: int | None = None,
+    backend: Backend = NUMPY,
+    row_stats: RowLogSumExp | None = None,
 ) -> ClassMetrics:
     """Every registered per-class metric of every class column, NaN where P = 0.
 
     ``ranking`` says what ranks class j's examples: ``Ranking.slc`` the logit z_j alone (Table I),
-    ``Ranking.all_logits`` softmax p_j over all k logits (Table II baseline, see ``_log_odds_blocks``).
-    Blocks of class columns run on ``threads`` workers (default: one per CPU).
+    ``Ranking.all_logits`` softmax p_j over all k logits (Table II baseline): the float64 log-odds
+    z_j - logsumexp_{i != j} z_i, which for k = 2 is the exactly rounded difference z_j - z_other.
+    The ``backend`` ranks blocks of class columns on ``threads`` workers (default: one per CPU);
+    ``row_stats`` (the all-logits ranking's row sums) are computed when not given.
     """
     settings = MetricSettings(tuple(recalls), AuprcMethod(auprc_method), interpolated)
     n, k = logits.shape
     labels = np.asarray(labels)
     positives = np.bincount(labels, minlength=k).astype(np.int64)
-    offsets = np.concatenate(([0], np.cumsum(positives)))
-    rows_by_class = np.argsort(labels, kind="stable")  # rows of class c: rows_by_class[offsets[c]:offsets[c+1]]
     needed = np.stack([positives_needed(r, positives) for r in recalls]) if recalls else np.zeros((0, k), np.int64)
-    block_scores = _logit_blocks(logits) if Ranking(ranking) is Ranking.slc else _log_odds_blocks(logits, threads)
+    ranking = Ranking(ranking)
+    if ranking is Ranking.all_logits and k > 2 and row_stats is None:
+        row_stats = backend.row_log_sum_exp(logits, threads=threads)
     metrics = CLASS_METRICS.values()
-    values = np.full((len(class_columns(settings)), k), np.nan)
-    width = max(1, min(k, BLOCK_ELEMENTS // max(n, 1)))
-
-    def run_block(c0: int) -> None:
-        c1 = min(c0 + width, k)
-        block = block_scores(c0, c1)
-        # Take the positives' scores before the in-place sort scrambles the rows.
-        block_positives = [np.sort(block[c - c0, rows_by_class[offsets[c] : offsets[c + 1]]]) for c in range(c0, c1)]
-        block.sort(axis=1)
-        for c, sorted_positives in zip(range(c0, c1), block_positives, strict=False):
-            if sorted_positives.size:  # each worker writes only its own columns
-                ranked = RankedClass(block[c - c0], sorted_positives, needed[:, c], settings)
-                values[:, c] = [value for metric in metrics for value in metric.compute(ranked)]
-
-    for _ in _thread_map(run_block, range(0, k, width), threads):
-        pass
     columns = class_columns(settings)
-    return ClassMetrics(positives, {column.key: values[i] for i, column in enumerate(columns)}, settings)
+    values = np.full((len(columns), k), np.nan)
+    undecided = np.zeros(k, np.int64)
+
+    def score(ranked_columns: Sequence[RankedColumn]) -> None:
+        for column in ranked_columns:  # each call writes only its own classes
+            ranked = RankedClass(column, needed[:, column.cls], settings)
+            values[:, column.cls] = [value for metric in metrics for value in metric.compute(ranked)]
+            undecided[column.cls] = column.undecided_pairs
+
+    backend.rank_columns(logits, labels, ranking=ranking, row_stats=row_stats, threads=threads, consume=score)
+    return ClassMetrics(positives, {c.key: values[i] for i, c in enumerate(columns)}, settings, ranking, undecided)
 
 
-BlockScores = Callable[[int, int], np.ndarray]  # (c0, c1) -> a fresh C-ordered (c1 - c0, n) score block
-
-
-def _logit_blocks(logits: np.ndarray) -> BlockScores:
-    dtype = _work_dtype(logits.dtype)
-
-    def block_scores(c0: int, c1: int) -> np.ndarray:
-        return np.array(logits[:, c0:c1].T, dtype=dtype, order="C", copy=True)
-
-    return block_scores
-
-
-@dataclass(frozen=True)
-class _RowLogSumExp:
-    """Per-row statistics from which z_ij - logsumexp_{c != j} z_ic follows without cancellation.
-
-    Both are relative to the row maximum m1, so that no large m1 is added and subtracted again (at
-    logits of 1e20 that would leave nothing of the gap). Sums run over each row's terms in ascending
-    order, so they depend on a row's values but not on their column order: rows holding the same
-    values in another order give exactly equal scores, hence the tie groups that p_j has.
-    """
-
-    row_max: np.ndarray  # m1
-    sum_exp: np.ndarray  # S = sum_c exp(z_c - m1) >= 1
-    max_gap: np.ndarray  # logsumexp over c != argmax, minus m1 (<= 0)
-
-
-def _row_log_sum_exp(logits: np.ndarray, threads: int | None) -> _RowLogSumExp:
-    n, k = logits.shape
-    stats = _RowLogSumExp(np.empty(n), np.empty(n), np.empty(n))
-    rows_per_chunk = max(1, BLOCK_ELEMENTS // k)
-
-    def run_chunk(r0: int) -> None:
-        z = np.array(logits[r0 : r0 + rows_per_chunk], dtype=np.float64)
-        span, rows = slice(r0, r0 + z.shape[0]), np.arange(z.shape[0])
-        argmax = z.argmax(axis=1)
-        row_max = z[rows, argmax]
-        z -= row_max[:, None]
-        z[rows, argmax] = -np.inf
-        np.exp(z, out=z)
-        z.sort(axis=1)  # ascending: the sum no longer depends on the column order (see _RowLogSumExp)
-        others = z.sum(axis=1)  # sum over c != argmax of exp(z_c - m1): positive terms, no cancellation
-        stats.row_max[span], stats.sum_exp[span] = row_max, 1.0 + others
-        with np.errstate(divide="ignore"):
-            stats.max_gap[span] = np.log(others)
-        # Past a margin of ~708 nats the sum underflows: recompute those rows around their second largest logit.
-        for row in np.flatnonzero(others < np.finfo(np.float64).tiny):
-            rest = np.delete(np.asarray(logits[r0 + row], dtype=np.float64), argmax[row])
-            second = rest.max()
-            stats.max_gap[r0 + row] = (second - row_max[row]) + np.log(np.sort(np.exp(rest - second)).sum())
-
-    for _ in _thread_map(run_chunk, range(0, n, rows_per_chunk), threads):
-        pass
-    return stats
-
-
-def _log_odds_blocks(logits: np.ndarray, threads: int | None) -> BlockScores:
-    """Blocks of log(p_j / (1 - p_j)) = z_j - logsumexp_{i != j} z_i in float64, p = softmax over all k.
-
-    Every metric depends only on the order of scores within a column, so ranking by this strictly
-    increasing function of p_j gives the metrics of p_j, without saturation: float32 softmax rounds
-    to exactly 1.0 past a margin of about 17 nats and would create false ties. For j other than the
-    row's maximum, (z_j - m1) - log(S - exp(z_j - m1)) with S - exp(...) >= 1 (no cancellation); for
-    entries equal to the maximum (the argmax and any tie with it), minus the gap of logsumexp over the
-    other entries below m1, computed directly (see ``_RowLogSumExp``).
-    """
-    stats = _row_log_sum_exp(logits, threads)
-
-    def block_scores(c0: int, c1: int) -> np.ndarray:
-        log_odds = np.array(logits[:, c0:c1].T, dtype=np.float64, order="C", copy=True)
-        log_odds -= stats.row_max
-        at_max = log_odds == 0.0
-        log_lse_gap = np.exp(log_odds)
-        np.subtract(stats.sum_exp, log_lse_gap, out=log_lse_gap)
-        log_lse_gap[at_max] = 1.0  # replaced below; S - 1 can round to 0 and log(0) would warn
-        np.log(log_lse_gap, out=log_lse_gap)  # now logsumexp_{i != j} - m1
-        np.copyto(log_lse_gap, np.broadcast_to(stats.max_gap, log_lse_gap.shape), where=at_max)
-        log_odds -= log_lse_gap
-        return log_odds
-
-    return block_scores
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class PolsCounts:
-    """What the set metrics are computed from: for each true logit (ascending, ``true_sorted``) the
-    number of false logits below it and tied with it, and of all logits below it; the largest false logit."""
-
-    n: int
-    k: int
-    true_sorted: np.ndarray
-    below_true: np.ndarray
-    below_all: np.ndarray
-    below_false: np.ndarray
-    tied_false: np.ndarray
-    max_false: float
-
-
-@dataclass(frozen=True)
-class SetMetric:
-    """A metric over all n*k logits of a set (one value per file)."""
+class SetMetric(Generic[T]):
+    """A metric of a whole set of logits (one value per file), computed from its block's input ``T``."""
 
     column: Column
-    compute: Callable[[PolsCounts], float]
+    compute: Callable[[T], float]
 
 
-SET_METRICS: Registry[SetMetric] = Registry("set metric")
+SET_METRICS: Registry[SetMetric[PolsCounts]] = Registry("set metric")
 
 
 def _pair_auroc(counts: PolsCounts) -> float:
@@ -464,7 +369,17 @@ SET_METRICS.register(
 
 
 @dataclass(frozen=True)
-class PolsMetrics:
+class SetMetrics:
+    """Values of one set-level block, by column key (raw values)."""
+
+    values: dict[str, float]
+
+    def summary(self) -> dict[str, float]:
+        return dict(self.values)
+
+
+@dataclass(frozen=True)
+class PolsMetrics(SetMetrics):
     """Principle-of-Logit-Separation diagnostics over all n*k logits of a set, by column key.
 
     - ``pair_auroc``: the fraction of (true logit, false logit) pairs, over all examples, in which the
@@ -473,8 +388,6 @@ class PolsMetrics:
       n*k logits with the n true logits as positives (tie groups as in per-class AP).
     - ``margin``: min(true logits) - max(false logits). PoLS holds exactly when it is > 0.
     """
-
-    values: dict[str, float]
 
     @property
     def pair_auroc(self) -> float:
@@ -489,55 +402,61 @@ class PolsMetrics:
         return self.values["margin"]
 
 
-def pols_counts(logits: np.ndarray, labels: np.ndarray, *, threads: int | None = None) -> PolsCounts:
-    """The counts behind the set metrics, from one sort of each chunk of rows.
-
-    For each true logit t the number of logits (of all n*k) below t and at t is counted with
-    searchsorted in each sorted row chunk; subtracting the true logits' own counts leaves the false
-    logits', which give the Mann-Whitney pair count and the pooled precision at every true logit.
-    """
-    n, k = logits.shape
-    labels = np.asarray(labels)
-    dtype = _work_dtype(logits.dtype)
-    true_logits = np.asarray(logits[np.arange(n), labels], dtype=dtype)
-    true_sorted = np.sort(true_logits)
-    rows_per_chunk = max(1, BLOCK_ELEMENTS // k)
-    max_false = np.empty(n, dtype=dtype)
-
-    def run_chunk(r0: int) -> tuple[np.ndarray, np.ndarray]:
-        chunk = np.array(logits[r0 : r0 + rows_per_chunk], dtype=dtype, order="C", copy=True)
-        rows = np.arange(chunk.shape[0])
-        chunk_labels = labels[r0 : r0 + chunk.shape[0]]
-        chunk[rows, chunk_labels] = -np.inf
-        max_false[r0 : r0 + chunk.shape[0]] = chunk.max(axis=1)
-        chunk[rows, chunk_labels] = true_logits[r0 : r0 + chunk.shape[0]]
-        flat = chunk.reshape(-1)
-        flat.sort()
-        return np.searchsorted(flat, true_sorted, side="left"), np.searchsorted(flat, true_sorted, side="right")
-
-    below_all = np.zeros(n, np.int64)
-    at_or_below_all = np.zeros(n, np.int64)
-    for below, at_or_below in _thread_map(run_chunk, range(0, n, rows_per_chunk), threads):
-        below_all += below
-        at_or_below_all += at_or_below
-    below_true = np.searchsorted(true_sorted, true_sorted, side="left")
-    at_or_below_true = np.searchsorted(true_sorted, true_sorted, side="right")
-    return PolsCounts(
-        n=n,
-        k=k,
-        true_sorted=true_sorted,
-        below_true=below_true,
-        below_all=below_all,
-        below_false=below_all - below_true,
-        tied_false=(at_or_below_all - below_all) - (at_or_below_true - below_true),
-        max_false=float(max_false.max()),
-    )
+def pols_counts(
+    logits: np.ndarray, labels: np.ndarray, *, threads: int | None = None, backend: Backend = NUMPY
+) -> PolsCounts:
+    """The counts behind the set metrics (see ``PolsCounts``), from the ``backend``."""
+    return backend.pols_counts(logits, np.asarray(labels), threads=threads)
 
 
-def pols_metrics(logits: np.ndarray, labels: np.ndarray, *, threads: int | None = None) -> PolsMetrics:
+def pols_metrics(
+    logits: np.ndarray, labels: np.ndarray, *, threads: int | None = None, backend: Backend = NUMPY
+) -> PolsMetrics:
     """Every registered set metric (see ``PolsMetrics``)."""
-    counts = pols_counts(logits, labels, threads=threads)
+    counts = pols_counts(logits, labels, threads=threads, backend=backend)
     return PolsMetrics({metric.column.key: metric.compute(counts) for metric in SET_METRICS.values()})
+
+
+@dataclass(frozen=True)
+class LogPartition:
+    """Each example's log-partition log Z = logsumexp_c z_c (float64), what self-normalization is judged by.
+
+    log p_j = z_j - log Z for every class j, so z_j reads as a log-probability exactly when log Z = 0,
+    and |z_y - log p_y| = |log Z| for the true class y (and any other).
+    """
+
+    log_z: np.ndarray
+
+
+SELF_NORMALIZATION_METRICS: Registry[SetMetric[LogPartition]] = Registry("self-normalization metric")
+SELF_NORMALIZATION_METRICS.register(
+    "log_z_mean", SetMetric(Column("log_z_mean", None, complement=False), lambda p: float(p.log_z.mean()))
+)
+SELF_NORMALIZATION_METRICS.register(
+    "log_z_std", SetMetric(Column("log_z_std", None, complement=False), lambda p: float(p.log_z.std()))
+)
+SELF_NORMALIZATION_METRICS.register(
+    "mean_abs_gap",
+    SetMetric(
+        Column("mean_abs_gap", "|log Z|", complement=False, higher_is_better=False),
+        lambda p: float(np.abs(p.log_z).mean()),
+    ),
+)
+
+
+def self_normalization_metrics(
+    logits: np.ndarray,
+    *,
+    threads: int | None = None,
+    backend: Backend = NUMPY,
+    row_stats: RowLogSumExp | None = None,
+) -> SetMetrics:
+    """Every registered self-normalization metric: ``log_z_mean`` and ``log_z_std`` (population
+    standard deviation) of log Z over the examples, and ``mean_abs_gap`` = mean |z_y - log p_y| =
+    mean |log Z|, how far the true logit is from its log-probability (see ``LogPartition``)."""
+    stats = row_stats if row_stats is not None else backend.row_log_sum_exp(logits, threads=threads)
+    partition = LogPartition(stats.log_partition)
+    return SetMetrics({m.column.key: m.compute(partition) for m in SELF_NORMALIZATION_METRICS.values()})
 
 
 def macro_mean(values: np.ndarray) -> float:

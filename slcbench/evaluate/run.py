@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from rich.table import Table
+from rich.console import Group
 
 from slcbench.errors import SlcbenchError
 from slcbench.evaluate.evaluation import EvaluateConfig, EvaluationResult, evaluate_file
-from slcbench.evaluate.report import evaluation_table
+from slcbench.evaluate.report import evaluation_table, paper_rows, table_ii
 from slcbench.formats import Output
 from slcbench.io import write_outputs
 
@@ -36,6 +36,7 @@ class EvaluateRun:
             },
             "baseline": list(self.baseline_names),
             "results": [result.to_dict() for result in self.results],
+            **({"paper_rows": rows.to_dict()} if (rows := paper_rows(self.results, self.baseline_names)) else {}),
         }
 
     def per_class_frame(self) -> pd.DataFrame:
@@ -43,8 +44,11 @@ class EvaluateRun:
         columns = ["file", *self.results[0].per_class.columns]
         return pd.concat([r.per_class.assign(file=r.name) for r in self.results], ignore_index=True)[columns]
 
-    def table(self) -> Table:
-        return evaluation_table(self.results, baseline_names=self.baseline_names)
+    def table(self) -> Group:
+        """The metrics table and, with baseline and other files, the paper's Table II below it."""
+        tables = [evaluation_table(self.results, baseline_names=self.baseline_names)]
+        second = table_ii(self.results, baseline_names=self.baseline_names)
+        return Group(*tables, *([second] if second is not None else []))
 
     def write(self) -> list[Path]:
         """The ``--json`` and ``--csv`` files that were asked for, all or none."""
@@ -60,9 +64,16 @@ class EvaluateRun:
 def evaluate_files(config: EvaluateConfig, *, warn: Callable[[str], None] = lambda line: None) -> EvaluateRun:
     """Score every file of ``config`` (baseline first); each warning line goes to ``warn``, prefixed with its file."""
     results = []
+    backend = config.backend()
     for path in config.inputs:
         result = evaluate_file(
-            path, logits_key=config.logits_key, labels_key=config.labels_key, settings=config.settings
+            path,
+            logits_key=config.logits_key,
+            labels_key=config.labels_key,
+            settings=config.settings,
+            threads=config.threads,
+            blocks=config.blocks,
+            backend=backend,
         )
         if config.strict and result.classes_skipped:
             raise SlcbenchError(

@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 import torch
-from rich.table import Table
+from rich.console import Group
 
 from slcbench.console import Progress, render_text
 from slcbench.device import DeviceChoice, resolve_device
@@ -89,7 +89,7 @@ class TrainRun:
     command: str
     evaluation: EvaluateRun | None = field(default=None)
 
-    def table(self) -> Table | None:
+    def table(self) -> Group | None:
         return self.evaluation.table() if self.evaluation is not None else None
 
     def summary_rows(self) -> list[dict[str, Any]]:

@@ -1,6 +1,8 @@
 """`slcbench evaluate` end to end: results, outputs that are never clobbered, one clear line per bad input."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -48,19 +50,22 @@ def test_json_and_csv_hold_the_library_results(npz, tmp_path):
     assert "1-P@0.5" in result.stdout and "AUPRC = average precision; Precision@r = first reach" in result.stdout
 
     logits, labels = make_logits()
-    expected = evaluate_logits(logits, labels, name=str(npz), settings=metric_settings(recalls=(0.5, 0.9))).to_dict()
+    expected = evaluate_logits(logits, labels, name=str(npz), settings=metric_settings(recalls=(0.5, 0.9)))
     document = json.loads(out_json.read_text())
     assert document["metric_definitions"]["precision_at_recall"] == "first-reach"
-    assert document["results"] == [expected]  # JSON keeps floats exactly
+    seconds = document["results"][0].pop("wall_seconds")
+    assert document["results"] == [expected.to_dict(wall_seconds=False)]  # JSON keeps floats exactly
+    assert list(seconds) == ["load", "check", "slc", "all_logits", "pols", "self_normalization"]
+    assert all(isinstance(value, float) and value >= 0 for value in seconds.values())
     assert set(document["results"][0]["slc"]) == {"auprc", "precision_at_0.5", "precision_at_0.9"}
     assert set(document["results"][0]["pols"]) == {"pair_auroc", "pooled_auprc", "margin"}
 
     table = pd.read_csv(out_csv)
     assert len(table) == 2 * 4  # slc and all_logits rows for 4 classes
     assert list(table.columns[:5]) == ["file", "ranking", "class", "positives", "auprc"]
-    assert {"precision_at_0.9", "threshold_at_0.9"} <= set(table.columns)
+    assert {"precision_at_0.9", "threshold_at_0.9", "undecided_pairs"} <= set(table.columns)
     slc = table[table.ranking == "slc"]
-    assert slc.auprc.mean() == pytest.approx(expected["slc"]["auprc"])
+    assert slc.auprc.mean() == pytest.approx(expected.blocks()["slc"]["auprc"])
     assert slc.positives.tolist() == np.bincount(labels, minlength=4).tolist()
 
 
@@ -215,3 +220,56 @@ def test_a_class_without_positives_is_a_warning_or_with_strict_an_error(tmp_path
     strict = evaluate(path, "--strict", "--json", tmp_path / "strict.json")
     assert_one_line_error(strict, "1 of 4 classes have no positive example (--strict)")
     assert not (tmp_path / "strict.json").exists()
+
+
+def test_blocks_choose_what_is_computed_and_timed(npz, tmp_path):
+    out = tmp_path / "r.json"
+    result = evaluate(npz, "--blocks", "self-norm,slc", "--threads", "1", "--json", out)
+    assert result.exit_code == 0, result.output
+    (document,) = json.loads(out.read_text())["results"]
+    assert [key for key in ("slc", "all_logits", "pols", "self_normalization") if key in document] == [
+        "slc",
+        "self_normalization",
+    ]
+    assert list(document["wall_seconds"]) == ["load", "check", "slc", "self_normalization"]
+    assert "all logits" not in result.stdout and "|log Z|" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--blocks", "slc,all"], "unknown block 'all' for --blocks; choose from: slc, all-logits, pols, self-norm"),
+        (["--blocks", ","], "--blocks is empty"),
+        (["--threads", "0"], "--threads must be at least 1, got 0"),
+    ],
+)
+def test_bad_blocks_and_threads_are_one_line(npz, args, message):
+    assert_one_line_error(evaluate(npz, *args), message)
+
+
+def test_device_cuda_without_a_gpu_is_refused_before_any_work(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    out = tmp_path / "r.json"
+    result = evaluate(tmp_path / "absent.npz", "--device", "cuda", "--json", out)  # no file read: it does not exist
+    assert_one_line_error(result, "--device cuda was requested but no CUDA device is available")
+    assert not out.exists()
+
+
+def test_device_cuda_without_torch_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
+    monkeypatch.delitem(sys.modules, "slcbench.evaluate.torch_backend", raising=False)
+    result = evaluate(tmp_path / "absent.npz", "--device", "cuda")
+    assert_one_line_error(result, "--device cuda needs torch, which is not installed (pip install torch)")
+
+
+def test_a_whole_evaluate_run_imports_no_torch(npz):
+    code = (
+        "import sys; from slcbench.cli import main; sys.argv = ['slcbench', 'evaluate', sys.argv[1]]\n"
+        "try:\n    main()\nexcept SystemExit as done:\n    assert done.code in (0, None), done.code\n"
+        "print(sorted(m for m in ('torch', 'torchvision', 'timm') if m in sys.modules), file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(npz)], capture_output=True, text=True, check=True)
+    assert done.stderr.strip().splitlines()[-1] == "[]"

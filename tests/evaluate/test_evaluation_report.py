@@ -4,8 +4,15 @@ import numpy as np
 import pytest
 
 from slcbench.errors import SlcbenchError
-from slcbench.evaluate.evaluation import evaluate_logits, metric_settings
-from slcbench.evaluate.report import evaluation_table, mean_relative_improvement, without_shared_folder
+from slcbench.evaluate.evaluation import EvaluationResult, evaluate_logits, metric_settings
+from slcbench.evaluate.metrics import ClassMetrics, MetricSettings, Ranking, threshold_key
+from slcbench.evaluate.report import (
+    evaluation_table,
+    mean_relative_improvement,
+    paper_rows,
+    table_ii,
+    without_shared_folder,
+)
 from slcbench.evaluate.run import EvaluateRun
 
 
@@ -30,6 +37,8 @@ def test_to_dict_is_the_issue_object_and_skips_classes_without_positives():
         "slc",
         "all_logits",
         "pols",
+        "self_normalization",
+        "wall_seconds",
     ]
     assert (document["n_examples"], document["n_classes"]) == (200, 5)
     assert (document["classes_evaluated"], document["classes_skipped"]) == (4, 1)
@@ -66,8 +75,8 @@ def test_table_orders_baseline_first_bolds_best_and_adds_improvement_row():
     assert slc_auprc[1] == f"[bold]{1 - pols.to_dict()['slc']['auprc']:.3f}[/bold]"
     expected = mean_relative_improvement([1 - ce.to_dict()["slc"]["auprc"]], [1 - pols.to_dict()["slc"]["auprc"]])
     assert slc_auprc[2] == f"{100 * expected:.1f}%"
-    margin = list(table.columns[-1].cells)
-    assert margin[2] == "" and margin[1].startswith("[bold]")  # margin: higher is better, no ratio
+    margin = list(table.columns[-2].cells)
+    assert margin[2] == "—" and margin[1].startswith("[bold]")  # margin: higher is better, no ratio
 
 
 def test_table_without_baseline_has_no_improvement_row():
@@ -148,3 +157,79 @@ def test_a_registered_metric_reaches_the_json_the_csv_and_the_table():
     finally:
         CLASS_METRICS.unregister("auroc")
         SET_METRICS.unregister("examples")
+
+
+def paper_result(name, slc_one_minus, all_logits_one_minus=(0.5, 0.5, 0.5)):
+    """A result whose single-class macro values are 1 - the given Table I/II entries (AUPRC, P@0.9, P@0.99)."""
+    settings = MetricSettings()
+    keys = ["auprc", "precision_at_0.9", "precision_at_0.99"]
+
+    def block(one_minus, ranking):
+        values = {key: np.array([1 - v]) for key, v in zip(keys, one_minus, strict=True)}
+        values.update({threshold_key(r): np.array([0.0]) for r in settings.recalls})
+        return ClassMetrics(np.array([1]), values, settings, ranking, np.zeros(1, np.int64))
+
+    blocks = {"slc": block(slc_one_minus, Ranking.slc), "all_logits": block(all_logits_one_minus, Ranking.all_logits)}
+    return EvaluationResult(name, 1, 1, np.array([1]), settings, blocks, {})
+
+
+# The paper's MNIST rows (Table I; Table II's "CE with all logits"): 1-AUPRC, 1-P@0.9, 1-P@0.99.
+MNIST_TABLE_I = {
+    "CE": (0.008, 0.005, 0.203),
+    "max-margin": (0.012, 0.018, 0.262),
+    "self-norm": (0.002, 0.001, 0.021),
+    "NCE": (0.002, 0.002, 0.021),
+    "binary CE": (0.002, 0.000, 0.037),
+    "batch CE": (0.001, 0.001, 0.022),
+    "batch max-margin": (0.002, 0.001, 0.034),
+}
+MNIST_CE_ALL_LOGITS = (0.001, 0.000, 0.020)
+
+
+def test_the_paper_rows_reproduce_tables_one_and_two_on_mnist():
+    results = [
+        paper_result(name, values, MNIST_CE_ALL_LOGITS if name == "CE" else (0.5, 0.5, 0.5))
+        for name, values in MNIST_TABLE_I.items()
+    ]
+    rows = paper_rows(results, ["CE", "max-margin"])
+    # Table I: 82.0%, 91.3%, 88.4%; Table II, "Mean PoLS methods": 0.002, 0.001, 0.027.
+    improvement = [rows.improvement[key] for key in ("auprc", "precision_at_0.9", "precision_at_0.99")]
+    np.testing.assert_allclose(improvement, [0.820, 0.913, 0.884], atol=0.0005)
+    pols_mean = [1 - rows.pols_mean[key] for key in ("auprc", "precision_at_0.9", "precision_at_0.99")]
+    np.testing.assert_allclose(pols_mean, [0.002, 0.001, 0.027], atol=0.0005)
+    assert rows.to_dict()["baseline_with_all_logits"]["CE"]["auprc"] == pytest.approx(1 - 0.001)
+
+    second = table_ii(results, baseline_names=["CE", "max-margin"])
+    assert [column.header for column in second.columns] == ["method", "1-AUPRC", "1-P@0.9", "1-P@0.99"]
+    assert list(second.columns[0].cells) == [
+        "mean of PoLS runs, single logit",
+        "CE, all logits",
+        "max-margin, all logits",
+    ]
+    assert [list(column.cells)[:2] for column in second.columns[1:]] == [
+        ["0.002", "0.001"],
+        ["0.001", "0.000"],
+        ["0.027", "0.020"],
+    ]
+
+
+def test_the_improvement_row_is_only_where_the_paper_defines_it():
+    ce = evaluate_logits(*make(1.0), name="ce")
+    pols = evaluate_logits(*make(3.0), name="pols")
+    table = evaluation_table([ce, pols], baseline_names=["ce"])
+    last = {column.header: list(column.cells)[-1] for column in table.columns}
+    assert last["SLC\n1-AUPRC"].endswith("%") and last["SLC\n1-P@0.99"].endswith("%")
+    undefined = [h for h, cell in last.items() if cell == "—"]
+    assert undefined == [h for h in last if h.split("\n")[0] in ("all logits", "PoLS", "self-norm")]
+    assert "Table I row, for the SLC columns (—: not defined)" in table.caption
+    document = EvaluateRun((ce, pols), ("ce",)).document()
+    assert list(document["paper_rows"]["mean_relative_improvement"]) == ["slc"]
+
+
+def test_no_table_ii_without_baseline_others_or_both_rankings():
+    ce, pols = (evaluate_logits(*make(b), name=n) for b, n in ((1.0, "ce"), (3.0, "pols")))
+    assert table_ii([ce, pols]) is None and table_ii([ce], baseline_names=["ce"]) is None
+    assert table_ii([ce, pols], baseline_names=["ce"]) is not None
+    only_slc = [evaluate_logits(*make(b), name=n, blocks=["slc"]) for b, n in ((1.0, "ce"), (3.0, "pols"))]
+    assert table_ii(only_slc, baseline_names=["ce"]) is None
+    assert "paper_rows" not in EvaluateRun((ce, pols)).document()

@@ -3,7 +3,6 @@
 import functools
 import math
 from fractions import Fraction
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -11,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import auc, average_precision_score, precision_recall_curve
 
-from slcbench.evaluate import metrics
+from slcbench.evaluate.backend import NumpyBackend
 from slcbench.evaluate.metrics import AuprcMethod, Ranking, class_metrics, pols_metrics, positives_needed
 
 slc_class_metrics = functools.partial(class_metrics, ranking=Ranking.slc)
@@ -244,9 +243,12 @@ def test_many_blocks_and_threads_give_the_same_numbers(dtype):
     labels = rng.integers(0, 30, size=300)
     one_block = [f(logits, labels, threads=1) for f in (slc_class_metrics, all_logits_class_metrics)]
     pols_one_block = pols_metrics(logits, labels, threads=1)
-    with mock.patch.object(metrics, "BLOCK_ELEMENTS", 300 * 4):  # 4 classes, or 4 rows, per block
-        many_blocks = [f(logits, labels, threads=2) for f in (slc_class_metrics, all_logits_class_metrics)]
-        pols_many_blocks = pols_metrics(logits, labels, threads=2)
+    # 4 float64 (8 float32) columns per block, tiles of 1 or 2 rows, 4 rows per PoLS chunk and per row-sum chunk.
+    small = NumpyBackend(
+        block_bytes=300 * 4 * 8, tile_elements=8, row_chunk_elements=4 * 37, pols_chunk_elements=(4 * 37, 4 * 37)
+    )
+    many_blocks = [f(logits, labels, threads=2, backend=small) for f in (slc_class_metrics, all_logits_class_metrics)]
+    pols_many_blocks = pols_metrics(logits, labels, threads=2, backend=small)
     for single, blocked in zip(one_block, many_blocks, strict=False):
         np.testing.assert_array_equal(single.auprc, blocked.auprc)
         np.testing.assert_array_equal(single.precision_at_recall, blocked.precision_at_recall)

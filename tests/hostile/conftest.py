@@ -35,7 +35,7 @@ def run_cli(
     limit = ""
     if memory_mib is not None:
         limit = f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({memory_mib} << 20, {memory_mib} << 20)); "
-    code = f"{limit}import sys; sys.argv = ['slcbench', *sys.argv[1:]]; from slcbench.cli import main; main()"
+    code = f"{limit}import sys; sys.argv = ['slcbench', *sys.argv[1:]]; from slcbench.__main__ import main; main()"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
     done = subprocess.run(
         [sys.executable, "-c", code, *args],

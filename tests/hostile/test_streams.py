@@ -7,7 +7,7 @@ import sys
 from tests.hostile import crafting
 from tests.hostile.conftest import ROOT
 
-RUN = "import sys; sys.argv = ['slcbench', *sys.argv[1:]]; from slcbench.cli import main; main()"
+RUN = "import sys; sys.argv = ['slcbench', *sys.argv[1:]]; from slcbench.__main__ import main; main()"
 
 
 def _speed_file(folder):
