@@ -5,18 +5,19 @@ Times pool the timed steps (after warm-up) of every seed:
 - Table 1, per network variant and option: the medians of the forward time, the backward time and the
   backprop share t_back / (t_fwd + t_back) (the paper's formula 3), each with the distribution-free
   interval of a median (``slcbench.stats.median_interval``).
-- Table 2, per variant and ISBE option against cross-entropy with the same reduction: each A-B-B-A
-  block of two consecutive steps (see ``slcbench.isbe.experiment``) gives the change of the backprop
-  share in percentage points (the block's share for ISBE minus CE's, each share summed over the block)
-  and the ratio of forward + backward times (``abba_ratios``); the estimate is the median over the
-  blocks with its interval (``median_interval``, ``ratio_interval``); the saving is 1 − ratio.
+- Table 2, per variant, each ISBE option (hard targets) against cross-entropy with each reduction,
+  the same reduction among them: each A-B-B-A block of two consecutive steps (see
+  ``slcbench.isbe.experiment``) gives the change of the backprop share in percentage points (the
+  block's share for ISBE minus CE's, each share summed over the block) and the ratio of forward +
+  backward times (``abba_ratios``); the estimate is the median over the blocks with its interval
+  (``median_interval``, ``ratio_interval``); the saving is 1 − ratio.
 
 Accuracy is the test accuracy after the last epoch, one value per seed:
 
 - Table 3: the mean over seeds with a Student t interval.
-- Table 4: the difference from cross-entropy with the same reduction, paired by seed (the same seed
-  gives both the same initial weights and batches), with a t interval of the mean difference; the
-  effect of blurred targets is the same paired difference against the option with hard targets.
+- Table 4: the difference of each ISBE option from cross-entropy with each reduction, paired by seed
+  (the same seed gives both the same initial weights and batches), with a t interval of the mean
+  difference; the effect of blurred targets is the same paired difference against hard targets.
 
 Why a t interval: a distribution-free interval of a median needs at least 6 values at 95%, and a
 bootstrap of 3-5 values has only a handful of distinct resamples; a test accuracy is a mean over
@@ -69,6 +70,13 @@ def verdict(interval: Interval) -> str:
     return "="
 
 
+def comparison_label(option: LossOption, baseline: LossOption) -> str:
+    """A row of Tables 2 and 4: ``ISBE none − CE mean``, or the targets against hard ones for the blur table."""
+    if baseline.kind is LossKind.isbe:
+        return f"{option.targets} − hard"
+    return f"ISBE {option.targets} − CE {baseline.reduction.value}"
+
+
 def _scaled(interval: Interval, factor: float, offset: float = 0.0) -> Interval:
     """offset + factor · interval (a negative factor swaps the ends)."""
     ends = [None if v is None else offset + factor * v for v in (interval.low, interval.high)]
@@ -96,7 +104,7 @@ class TimeRow:
 
 @dataclass(frozen=True)
 class SavingRow:
-    """Table 2: one ISBE option against CE with the same reduction on one variant."""
+    """Table 2: one ISBE option against one CE option on one variant."""
 
     variant: Variant
     option: LossOption
@@ -108,6 +116,10 @@ class SavingRow:
     @property
     def verdict(self) -> str:
         return verdict(self.share_change_pts)
+
+    @property
+    def label(self) -> str:
+        return comparison_label(self.option, self.baseline)
 
 
 @dataclass(frozen=True)
@@ -133,6 +145,10 @@ class DifferenceRow:
     @property
     def verdict(self) -> str:
         return verdict(self.difference_pts)
+
+    @property
+    def label(self) -> str:
+        return comparison_label(self.option, self.baseline)
 
 
 def _row_dict(row: Any) -> dict[str, Any]:
@@ -161,12 +177,6 @@ class Analysis:
 
     def to_dict(self) -> dict[str, list[dict[str, Any]]]:
         return {name: [_row_dict(row) for row in getattr(self, name)] for name in vars(self)}
-
-
-def ce_baseline(option: LossOption, options: Sequence[LossOption]) -> LossOption | None:
-    """Cross-entropy with the option's reduction."""
-    baseline = LossOption(LossKind.ce, option.reduction)
-    return baseline if baseline in options else None
 
 
 def hard_twin(option: LossOption, options: Sequence[LossOption]) -> LossOption | None:
@@ -242,16 +252,16 @@ def analyse(
 ) -> Analysis:
     """Every table's rows from the trained groups (one per variant and seed)."""
     times, savings, accuracy, differences, blur = [], [], [], [], []
+    baselines = [option for option in options if option.kind is LossKind.ce]
     for variant in variants:
         table = _Variant(variant, [g for g in groups if g.variant == variant], timed_from, confidence)
         for option in options:
             times.append(table.time_row(option))
             accuracy.append(table.accuracy_row(option))
-            if option.kind is not LossKind.isbe:
-                continue
-            baseline = ce_baseline(option, options)
-            if baseline is not None:
-                savings.append(table.saving_row(option, baseline))
+        for option in (o for o in options if o.kind is LossKind.isbe):
+            for baseline in baselines:
+                if not option.blurred:  # a blurred target changes a constant, not the work timed
+                    savings.append(table.saving_row(option, baseline))
                 differences.append(table.difference_row(option, baseline))
             twin = hard_twin(option, options) if option.blurred else None
             if twin is not None:

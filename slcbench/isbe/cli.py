@@ -38,10 +38,10 @@ def isbe(
         str,
         typer.Option(
             "--isbe-reductions",
-            help="ISBE reductions: none (the soft error as is, the paper's code), mean, sum, or all; "
-            "each is compared with CE of the same reduction.",
+            help="ISBE reductions: none (the soft error as is, the paper's code), mean (divided by the batch "
+            "size), sum, or all; every ISBE option is compared with CE of each reduction.",
         ),
-    ] = "all",
+    ] = "none",
     blur: Annotated[
         float,
         typer.Option(

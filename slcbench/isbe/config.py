@@ -5,9 +5,10 @@ Torch-free, so that the command line can offer these choices without importing t
 The paper's options (Skarbek, Section 3): two networks; cross-entropy with reduction none, mean or sum;
 ISBE with softmax, sigmoid, tanh, hardsigmoid or hardtanh; each network also with a trained relocation
 of the normalisation (a bias on the final projection). ISBE options here also come with a reduction
-(none: the soft error sent as is, the paper's code; mean: divided by the batch size; sum: through
-``slcbench.train.losses.isbe``, which also computes the monitoring value) so that each can be compared
-with cross-entropy of the same reduction; blurred targets add one ISBE option per activation.
+(none, the default: the soft error sent as is, the paper's code; mean: divided by the batch size;
+sum: through ``slcbench.train.losses.isbe``, which also computes the monitoring value), and each is
+compared with cross-entropy of every reduction, its own among them; blurred targets add one ISBE
+option per activation.
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ ISBE_ACTIVATIONS: tuple[str, ...] = ("softmax", "sigmoid", "tanh", "hardsigmoid"
 NUM_CLASSES = 10  # digits and MNIST
 
 DEFAULT_SEEDS = (0, 1, 2)
-DEFAULT_EPOCHS = 8
+DEFAULT_EPOCHS = 15
 DEFAULT_BATCH_SIZE = 64  # ours: our copy of the paper does not give its batch size
-DEFAULT_LEARNING_RATE = 1e-3  # Adam's usual rate; our copy of the paper does not give its optimizer settings
+# Ours (our copy of the paper gives no optimizer settings): at Adam's usual 1e-3 the ISBE activations other
+# than softmax have not caught up with CE within 15 epochs of digits; at 3e-3 they mostly have (README).
+DEFAULT_LEARNING_RATE = 3e-3
 DEFAULT_WARMUP_STEPS = 10  # per network and seed: lazy initialisation and allocator growth stay out of the times
 DEFAULT_BLUR = 0.1  # ours: the paper's example value is lost from our copy of its text
 DEFAULT_CURVE_EXAMPLES = 10_000  # training examples the per-epoch training curve is computed on (MNIST has 54,000)
@@ -175,7 +178,7 @@ class IsbeConfig:
     networks: tuple[Network, ...] = tuple(Network)
     relocations: tuple[bool, ...] = (False, True)
     activations: tuple[str, ...] = ISBE_ACTIVATIONS
-    isbe_reductions: tuple[Reduction, ...] = tuple(Reduction)
+    isbe_reductions: tuple[Reduction, ...] = (Reduction.none,)
     blur: float = DEFAULT_BLUR
     seeds: tuple[int, ...] = DEFAULT_SEEDS
     epochs: int = DEFAULT_EPOCHS
@@ -239,7 +242,7 @@ class IsbeConfig:
         networks: str = "all",
         relocation: str = "all",
         activations: str = "all",
-        isbe_reductions: str = "all",
+        isbe_reductions: str = "none",
         seeds: str = ",".join(map(str, DEFAULT_SEEDS)),
         dataset: IsbeDataset | None = None,
         data_dir: Path | None = None,
@@ -301,7 +304,7 @@ class IsbeConfig:
             "epochs": self.epochs,
             "steps_per_epoch": self.steps_per_epoch,
             "batch_size": self.batch_size,
-            "optimizer": f"Adam (lr {self.learning_rate:g}, PyTorch defaults otherwise)",
+            "optimizer": f"Adam (lr {self.learning_rate:g}, fused on CPU and CUDA, PyTorch defaults otherwise)",
             "learning_rate": self.learning_rate,
             "warmup_steps": self.warmup_steps,
             "timed_from_step": self.timed_from_step,

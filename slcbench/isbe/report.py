@@ -1,7 +1,7 @@
 """What a person sees of an ISBE run: the paper's Tables 1-4 with intervals, the conclusions, the curves.
 
 Tables follow the paper's layout: Table 1 the backprop share of each option per network; Table 2 the
-change of that share, ISBE − CE with the same reduction, one row per reduction and one column per
+change of that share, ISBE − CE, one row per CE reduction (and ISBE reduction) and one column per
 activation; Table 3 the test accuracy of each option; Table 4 its difference from CE in Table 2's
 layout. Every cell carries its interval; a verdict '=' says the interval contains 0.
 """
@@ -37,13 +37,11 @@ VERDICT_STYLE = {"+": "red", "-": "green", "=": "", "?": "yellow"}
 
 
 def fmt_interval(interval: Interval, digits: int = 2, signed: bool = False) -> str:
-    """``estimate [low, high]``, the ends with one digit less; ``[—]`` where the samples give no interval."""
-    sign = "+" if signed else ""
-    estimate = f"{interval.estimate:{sign}.{digits}f}"
+    """``estimate [low, high]``; ``[—]`` where the samples give no interval."""
+    spec = f"{'+' if signed else ''}.{digits}f"
     if interval.low is None or interval.high is None:
-        return f"{estimate} [—]"
-    ends = max(0, digits - 1)
-    return f"{estimate} [{interval.low:{sign}.{ends}f}, {interval.high:{sign}.{ends}f}]"
+        return f"{interval.estimate:{spec}} [—]"
+    return f"{interval.estimate:{spec}} [{interval.low:{spec}}, {interval.high:{spec}}]"
 
 
 def _verdict_cell(text: str, mark: str) -> str:
@@ -60,15 +58,6 @@ def run_header(config: IsbeConfig, device: str, examples: tuple[int, int, int], 
         f"{config.epochs} epochs × {steps_per_epoch} steps of batch {config.batch_size} · Adam lr "
         f"{config.learning_rate:g} · {device}"
     )
-
-
-def _options_by_row(options: Sequence[LossOption]) -> dict[str, list[LossOption]]:
-    """ISBE options grouped by their Table 2/4 row (reduction, and 'blurred')."""
-    rows: dict[str, list[LossOption]] = {}
-    for option in options:
-        if option.kind is LossKind.isbe:
-            rows.setdefault(option.targets, []).append(option)
-    return rows
 
 
 def time_table(analysis: Analysis, network: Network) -> Table:
@@ -91,7 +80,7 @@ def time_table(analysis: Analysis, network: Network) -> Table:
             row = next(r for r in rows if r.variant == variant and r.option == option)
             share = fmt_interval(row.share_pct, 1)
             cells += [f"{row.forward_ms.estimate:.3f}", f"{row.backward_ms.estimate:.3f}", share]
-        group = option.kind if option.kind is LossKind.ce else option.targets  # a rule between Table 2's rows
+        group = option.kind if option.kind is LossKind.ce else option.targets  # a rule between CE and each ISBE group
         if previous is not None and group != previous:
             table.add_section()
         previous = group
@@ -104,21 +93,20 @@ def _grid_table(
     rows: Sequence[SavingRow] | Sequence[DifferenceRow],
     cell: Callable[[Any], str],
 ) -> Table:
-    """Table 2 / Table 4 layout: one row per variant and reduction (targets), one column per activation."""
+    """Table 2 / Table 4 layout: one row per variant and comparison, one column per activation."""
     activations = list(dict.fromkeys(row.option.activation for row in rows))
     table = Table(title=title, title_justify="left")
     table.add_column("network")
-    table.add_column("vs CE")
+    table.add_column("comparison")
     for activation in activations:
         table.add_column(str(activation), justify="right")
     for variant in dict.fromkeys(row.variant for row in rows):
         in_variant = [row for row in rows if row.variant == variant]
-        for targets in dict.fromkeys(row.option.targets for row in in_variant):
-            by_activation = {row.option.activation: row for row in in_variant if row.option.targets == targets}
-            first = targets == in_variant[0].option.targets
+        for index, label in enumerate(dict.fromkeys(row.label for row in in_variant)):
+            by_activation = {row.option.activation: row for row in in_variant if row.label == label}
             table.add_row(
-                variant.title if first else "",
-                targets,
+                variant.title if index == 0 else "",
+                label,
                 *(cell(by_activation[a]) if a in by_activation else "—" for a in activations),
             )
         table.add_section()
@@ -128,7 +116,7 @@ def _grid_table(
 def saving_table(analysis: Analysis) -> Table:
     """Table 2: change of the backprop share (points) and the forward + backward time saved, ISBE vs CE."""
     return _grid_table(
-        "Table 2 · ISBE − CE with the same reduction: change of backprop share, percentage points [95% interval] "
+        "Table 2 · ISBE − CE: change of backprop share, percentage points [95% interval] "
         "('-' lower share, '+' higher, '=' no difference); below: forward + backward time saved, %",
         analysis.savings,
         lambda row: (
@@ -149,18 +137,18 @@ def accuracy_table(analysis: Analysis) -> Table:
         cells = [option.title]
         for variant in variants:
             row = next(r for r in analysis.accuracy if r.variant == variant and r.option == option)
-            cells.append(fmt_interval(row.accuracy_pct, 2))
+            cells.append(fmt_interval(row.accuracy_pct, 1))
         table.add_row(*cells)
     return table
 
 
 def difference_table(analysis: Analysis) -> Table:
-    """Table 4: test accuracy of ISBE − CE with the same reduction, paired by seed."""
+    """Table 4: test accuracy of ISBE − CE, paired by seed."""
     return _grid_table(
-        "Table 4 · test accuracy, ISBE − CE with the same reduction, percentage points, paired by seed "
+        "Table 4 · test accuracy, ISBE − CE, percentage points, paired by seed "
         "[95% t interval] ('+' ISBE better, '-' worse, '=' no difference)",
         analysis.differences,
-        lambda row: _verdict_cell(fmt_interval(row.difference_pts, 2, signed=True), row.verdict),
+        lambda row: _verdict_cell(fmt_interval(row.difference_pts, 1, signed=True), row.verdict),
     )
 
 
@@ -170,7 +158,7 @@ def blur_table(analysis: Analysis) -> Table:
         "Blurred targets · test accuracy, blurred − hard targets (same activation and reduction), percentage "
         "points, paired by seed [95% t interval]",
         analysis.blur,
-        lambda row: _verdict_cell(fmt_interval(row.difference_pts, 2, signed=True), row.verdict),
+        lambda row: _verdict_cell(fmt_interval(row.difference_pts, 1, signed=True), row.verdict),
     )
 
 

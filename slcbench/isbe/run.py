@@ -18,7 +18,7 @@ from slcbench.device import resolve_device
 from slcbench.env.collect import collect_environment
 from slcbench.errors import SlcbenchError
 from slcbench.io import timestamp, write_new_results
-from slcbench.isbe.analysis import Analysis, analyse
+from slcbench.isbe.analysis import Analysis, SavingRow, analyse
 from slcbench.isbe.config import IsbeConfig
 from slcbench.isbe.experiment import DeviceData, train_variant
 from slcbench.isbe.records import GroupResult
@@ -64,37 +64,50 @@ class IsbeRun:
             "groups": [group.to_dict() for group in self.groups],
         }
 
-    def frame(self) -> pd.DataFrame:
-        """One line per network variant and option: Tables 1-4 and the blurred-target effect, with intervals."""
-        a = self.analysis
+    def options_frame(self) -> pd.DataFrame:
+        """One line per network variant and option: Table 1 (times, backprop share) and Table 3 (accuracy)."""
         rows = []
-        for time_row, accuracy in zip(a.times, a.accuracy, strict=True):
-            variant, option = time_row.variant, time_row.option
-            saving = next((r for r in a.savings if r.variant == variant and r.option == option), None)
-            difference = next((r for r in a.differences if r.variant == variant and r.option == option), None)
-            blur = next((r for r in a.blur if r.variant == variant and r.option == option), None)
+        for time_row, accuracy in zip(self.analysis.times, self.analysis.accuracy, strict=True):
             rows.append(
                 {
-                    "network": variant.network.value,
-                    "relocated": variant.relocated,
-                    "option": option.name,
+                    "network": time_row.variant.network.value,
+                    "relocated": time_row.variant.relocated,
+                    "option": time_row.option.name,
                     "timed_steps": time_row.steps,
                     **_interval_columns("forward_ms", time_row.forward_ms),
                     **_interval_columns("backward_ms", time_row.backward_ms),
                     **_interval_columns("backprop_share_pct", time_row.share_pct),
-                    "vs_ce": None if saving is None else saving.baseline.name,
-                    **_interval_columns("share_change_pts", None if saving is None else saving.share_change_pts),
-                    "share_verdict": None if saving is None else saving.verdict,
-                    **_interval_columns("time_saved_pct", None if saving is None else saving.saving_pct),
-                    **_interval_columns("test_accuracy_pct", accuracy.accuracy_pct),
-                    **_interval_columns(
-                        "accuracy_vs_ce_pts", None if difference is None else difference.difference_pts
-                    ),
-                    "accuracy_verdict": None if difference is None else difference.verdict,
-                    **_interval_columns("blurred_vs_hard_pts", None if blur is None else blur.difference_pts),
                     "seeds": len(accuracy.per_seed_pct),
+                    **_interval_columns("test_accuracy_pct", accuracy.accuracy_pct),
                 }
             )
+        return pd.DataFrame(rows)
+
+    def comparisons_frame(self) -> pd.DataFrame:
+        """One line per comparison: Table 2 (share change, time saved), Table 4 and blurred targets (accuracy)."""
+        a = self.analysis
+        rows: list[dict[str, Any]] = []
+        for table, comparisons in (("time", a.savings), ("accuracy", a.differences), ("blur", a.blur)):
+            for row in comparisons:
+                rows.append(
+                    {
+                        "table": table,
+                        "network": row.variant.network.value,
+                        "relocated": row.variant.relocated,
+                        "option": row.option.name,
+                        "baseline": row.baseline.name,
+                        **(
+                            {
+                                **_interval_columns("share_change_pts", row.share_change_pts),
+                                **_interval_columns("time_saved_pct", row.saving_pct),
+                                "blocks": row.blocks,
+                            }
+                            if isinstance(row, SavingRow)
+                            else _interval_columns("accuracy_change_pts", row.difference_pts)
+                        ),
+                        "verdict": row.verdict,
+                    }
+                )
         return pd.DataFrame(rows)
 
     def tables(self) -> list[Table]:
@@ -111,11 +124,12 @@ class IsbeRun:
         return f"$ {self.command}\n\n{body}\n" + "\n".join(self.notes()) + f"\n\nwall time {self.wall_s:.0f} s\n"
 
     def write(self) -> list[Path]:
-        """``isbe-<data>-<UTC time>.json``, ``.csv``, ``.txt`` and a learning-curve PNG per network (``--plot``),
-        new files, all or none."""
+        """``isbe-<data>-<UTC time>.json``, ``.csv`` (per option), ``-comparisons.csv``, ``.txt`` and a
+        learning-curve PNG per network (with ``plot``), new files, all or none."""
         files: list[tuple[str, str, object]] = [
             (".json", "json", self.document()),
-            (".csv", "csv", self.frame()),
+            (".csv", "csv", self.options_frame()),
+            ("-comparisons.csv", "csv", self.comparisons_frame()),
             (".txt", "txt", self.text()),
         ]
         if self.config.plot:
