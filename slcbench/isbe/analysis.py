@@ -71,10 +71,11 @@ def verdict(interval: Interval) -> str:
 
 
 def comparison_label(option: LossOption, baseline: LossOption) -> str:
-    """A row of Tables 2 and 4: ``ISBE none − CE mean``, or the targets against hard ones for the blur table."""
+    """A row of Tables 2 and 4: ``none − CE mean`` (the ISBE option's reduction and targets, the CE option's
+    reduction), or ``none, blurred − hard`` for the blurred targets against hard ones."""
     if baseline.kind is LossKind.isbe:
         return f"{option.targets} − hard"
-    return f"ISBE {option.targets} − CE {baseline.reduction.value}"
+    return f"{option.targets} − CE {baseline.reduction.value}"
 
 
 def _scaled(interval: Interval, factor: float, offset: float = 0.0) -> Interval:

@@ -92,12 +92,13 @@ def _grid_table(
     title: str,
     rows: Sequence[SavingRow] | Sequence[DifferenceRow],
     cell: Callable[[Any], str],
+    row_header: str = "ISBE − CE",
 ) -> Table:
     """Table 2 / Table 4 layout: one row per variant and comparison, one column per activation."""
     activations = list(dict.fromkeys(row.option.activation for row in rows))
     table = Table(title=title, title_justify="left")
     table.add_column("network")
-    table.add_column("comparison")
+    table.add_column(row_header)
     for activation in activations:
         table.add_column(str(activation), justify="right")
     for variant in dict.fromkeys(row.variant for row in rows):
@@ -155,10 +156,11 @@ def difference_table(analysis: Analysis) -> Table:
 def blur_table(analysis: Analysis) -> Table:
     """The effect of blurred targets: test accuracy blurred − hard, paired by seed."""
     return _grid_table(
-        "Blurred targets · test accuracy, blurred − hard targets (same activation and reduction), percentage "
+        "Blurred targets · ISBE test accuracy, blurred − hard targets (same activation and reduction), percentage "
         "points, paired by seed [95% t interval]",
         analysis.blur,
         lambda row: _verdict_cell(fmt_interval(row.difference_pts, 1, signed=True), row.verdict),
+        row_header="targets",
     )
 
 
