@@ -119,6 +119,11 @@ class SavingRow:
         return verdict(self.share_change_pts)
 
     @property
+    def time_verdict(self) -> str:
+        """The verdict on the forward + backward time ISBE − CE ('-': ISBE faster)."""
+        return verdict(_scaled(self.saving_pct, -1.0))
+
+    @property
     def label(self) -> str:
         return comparison_label(self.option, self.baseline)
 
@@ -161,23 +166,26 @@ def _row_dict(row: Any) -> dict[str, Any]:
             out[key] = asdict(value)
         else:
             out[key] = list(value) if isinstance(value, tuple) else value
-    if hasattr(row, "verdict"):
-        out["verdict"] = row.verdict
+    for name in ("verdict", "time_verdict"):
+        if hasattr(row, name):
+            out[name] = getattr(row, name)
     return out
 
 
 @dataclass(frozen=True)
 class Analysis:
-    """Every table's rows."""
+    """Every table's rows, at one confidence level."""
 
+    confidence: float
     times: tuple[TimeRow, ...]
     savings: tuple[SavingRow, ...]
     accuracy: tuple[AccuracyRow, ...]
     differences: tuple[DifferenceRow, ...]
     blur: tuple[DifferenceRow, ...]
 
-    def to_dict(self) -> dict[str, list[dict[str, Any]]]:
-        return {name: [_row_dict(row) for row in getattr(self, name)] for name in vars(self)}
+    def to_dict(self) -> dict[str, Any]:
+        tables = {name: [_row_dict(row) for row in rows] for name, rows in vars(self).items() if name != "confidence"}
+        return {"confidence": self.confidence, **tables}
 
 
 def hard_twin(option: LossOption, options: Sequence[LossOption]) -> LossOption | None:
@@ -267,4 +275,4 @@ def analyse(
             twin = hard_twin(option, options) if option.blurred else None
             if twin is not None:
                 blur.append(table.difference_row(option, twin))
-    return Analysis(tuple(times), tuple(savings), tuple(accuracy), tuple(differences), tuple(blur))
+    return Analysis(confidence, tuple(times), tuple(savings), tuple(accuracy), tuple(differences), tuple(blur))

@@ -100,6 +100,7 @@ class IsbeRun:
                             {
                                 **_interval_columns("share_change_pts", row.share_change_pts),
                                 **_interval_columns("time_saved_pct", row.saving_pct),
+                                "time_verdict": row.time_verdict,
                                 "blocks": row.blocks,
                             }
                             if isinstance(row, SavingRow)

@@ -85,9 +85,10 @@ def test_table_2_abba_blocks_cancel_the_drift_exactly(analysis):
     assert (row.share_change_pts.estimate, row.share_change_pts.low, row.share_change_pts.high) == pytest.approx(
         (change, change, change)
     )
-    assert row.verdict == "-"
+    assert row.verdict == "-" and row.time_verdict == "-"  # a lower share, and less time
     tanh = next(r for r in analysis.savings if r.option == TANH)
-    assert tanh.saving_pct.estimate == pytest.approx(100 * (1 - 4.2 / 4.0)) and tanh.verdict == "+"
+    assert tanh.saving_pct.estimate == pytest.approx(100 * (1 - 4.2 / 4.0))
+    assert tanh.verdict == "+" and tanh.time_verdict == "+"
 
 
 def test_tables_3_and_4_use_t_intervals_paired_by_seed(analysis):
@@ -123,6 +124,26 @@ def test_mean_interval_edge_cases_and_verdicts():
 
 def test_the_document_form_names_rows_and_carries_intervals(analysis):
     document = analysis.to_dict()
+    assert document["confidence"] == 0.95
     saving = next(r for r in document["savings"] if r["option"] == "isbe-softmax-none")
     assert saving["baseline"] == "ce-none" and saving["variant"] == "net1" and saving["verdict"] == "-"
+    assert saving["time_verdict"] == "-"
     assert saving["saving_pct"]["estimate"] == pytest.approx(10.0) and "A-B-B-A" in saving["saving_pct"]["method"]
+
+
+def test_the_report_prints_intervals_verdicts_and_the_conclusions(analysis):
+    from slcbench.console import render_text
+    from slcbench.isbe.report import conclusions, curves_figure, tables
+
+    text = "\n".join(render_text(table, width=200) for table in tables(analysis, [Network.net1]))
+    assert "Table 1 · net1" in text and "44.4 [44.4, 44.4]" in text  # ISBE softmax's share, 1.6 / 3.6
+    assert "-5.56 [-5.56, -5.56] -" in text and "saves +10.0 [+10.0, +10.0]" in text
+    assert "none − CE none" in text and "none, blurred − hard" in text
+    lines = conclusions(analysis)
+    assert lines[1] == (
+        "ours, backprop share ISBE − CE: 1 '-', 1 '+' of 2 (not lower in every comparison); "
+        "forward + backward time ISBE − CE: 1 '-', 1 '+', time saved -5.0% to +10.0%"
+    )
+    assert lines[2].startswith("ours, test accuracy ISBE − CE: 3 '=' of 3")
+    figure = curves_figure([drifting_group(seed) for seed in range(3)], Network.net1, OPTIONS)
+    assert len(figure.axes) == 4 and "mean over 3 seed(s)" in figure._suptitle.get_text()
