@@ -123,10 +123,6 @@ class SavingRow:
         """The verdict on the forward + backward time ISBE − CE ('-': ISBE faster)."""
         return verdict(_scaled(self.saving_pct, -1.0))
 
-    @property
-    def label(self) -> str:
-        return comparison_label(self.option, self.baseline)
-
 
 @dataclass(frozen=True)
 class AccuracyRow:
@@ -151,10 +147,6 @@ class DifferenceRow:
     @property
     def verdict(self) -> str:
         return verdict(self.difference_pts)
-
-    @property
-    def label(self) -> str:
-        return comparison_label(self.option, self.baseline)
 
 
 def _row_dict(row: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from rich.table import Table
 
-from slcbench.isbe.analysis import Analysis, DifferenceRow, SavingRow
+from slcbench.isbe.analysis import Analysis, DifferenceRow, SavingRow, comparison_label
 from slcbench.isbe.config import IsbeConfig, LossKind, LossOption, Network, Variant
 from slcbench.isbe.records import GroupResult
 from slcbench.stats import Interval
@@ -107,8 +107,11 @@ def _grid_table(
         table.add_column(str(activation), justify="right")
     for variant in dict.fromkeys(row.variant for row in rows):
         in_variant = [row for row in rows if row.variant == variant]
-        for index, label in enumerate(dict.fromkeys(row.label for row in in_variant)):
-            by_activation = {row.option.activation: row for row in in_variant if row.label == label}
+        labels = [comparison_label(row.option, row.baseline) for row in in_variant]
+        for index, label in enumerate(dict.fromkeys(labels)):
+            by_activation = {
+                row.option.activation: row for row, own in zip(in_variant, labels, strict=True) if own == label
+            }
             table.add_row(
                 variant.title if index == 0 else "",
                 label,
@@ -148,13 +151,17 @@ def accuracy_table(analysis: Analysis) -> Table:
     return table
 
 
+def _difference_cell(row: DifferenceRow) -> str:
+    return _verdict_cell(fmt_interval(row.difference_pts, 1, signed=True), row.verdict)
+
+
 def difference_table(analysis: Analysis) -> Table:
     """Table 4: test accuracy of ISBE − CE, paired by seed."""
     return _grid_table(
         "Table 4 · test accuracy, ISBE − CE, percentage points, paired by seed "
         f"[{_level(analysis)} t interval] ('+' ISBE better, '-' worse, '=' no difference)",
         analysis.differences,
-        lambda row: _verdict_cell(fmt_interval(row.difference_pts, 1, signed=True), row.verdict),
+        _difference_cell,
     )
 
 
@@ -164,7 +171,7 @@ def blur_table(analysis: Analysis) -> Table:
         "Blurred targets · ISBE test accuracy, blurred − hard targets (same activation and reduction), percentage "
         f"points, paired by seed [{_level(analysis)} t interval]",
         analysis.blur,
-        lambda row: _verdict_cell(fmt_interval(row.difference_pts, 1, signed=True), row.verdict),
+        _difference_cell,
         row_header="targets",
     )
 

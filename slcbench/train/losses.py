@@ -341,9 +341,7 @@ class _IsbeFunction(torch.autograd.Function):
     """Forward: a monitoring value; backward: the soft error (activation(z) − target) straight to z."""
 
     @staticmethod
-    def forward(
-        ctx: Any, z: Tensor, labels: Tensor, activation: IsbeActivation, scale: float, blur: float
-    ) -> Tensor:
+    def forward(ctx: Any, z: Tensor, labels: Tensor, activation: IsbeActivation, scale: float, blur: float) -> Tensor:
         error = isbe_soft_error(z, labels, activation, blur)
         ctx.save_for_backward(error)
         ctx.scale = scale
