@@ -89,7 +89,16 @@ def digits():
     return load_dataset("digits")
 
 
-def test_lockstep_training_interleaves_options_abba_and_times_every_step(digits, tmp_path):
+@pytest.fixture
+def one_thread():
+    # tiny networks: one thread is fastest, and immune to a machine busy with other work
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def test_lockstep_training_interleaves_options_abba_and_times_every_step(digits, tmp_path, one_thread):
     config = IsbeConfig(output=tmp_path, epochs=2, steps_per_epoch=3, curve_examples=50, plot=False)
     options = (
         LossOption(LossKind.ce, Reduction.sum),
