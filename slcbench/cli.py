@@ -19,6 +19,7 @@ import slcbench
 from slcbench.compare.cli import compare_command
 from slcbench.env.cli import env_command
 from slcbench.evaluate.cli import evaluate_command
+from slcbench.isbe.cli import isbe_command
 from slcbench.options import EXIT_INTERRUPTED, EXIT_OUTPUT_CLOSED, EXIT_OUTPUT_FAILED, OutputClosed, fail
 from slcbench.speed.cli import speed_command
 from slcbench.train.cli import train_command
@@ -33,6 +34,7 @@ app = typer.Typer(
 app.command("speed")(speed_command)
 app.command("evaluate")(evaluate_command)
 app.command("train")(train_command)
+app.command("isbe")(isbe_command)
 app.command("compare")(compare_command)
 app.command("env")(env_command)
 

@@ -286,25 +286,71 @@ class IsbeActivation(StrEnum):
         return functions[self](z)
 
 
+def isbe_target_levels(activation: IsbeActivation | str, num_classes: int, blur: float = 0.0) -> tuple[float, float]:
+    """(target of every false class, target of the true class) for ISBE, in the activation's range.
+
+    Skarbek's teacher targets: the one-hot vector blurred by ``blur`` (ε), i.e. 1 − ε at the true class
+    and ε / (k − 1) at each of the k − 1 others (still a probability vector), then rescaled from [0, 1]
+    to the activation's range (for tanh and hardtanh r ↦ 2r − 1, the paper's range adjustment).
+    ``blur=0`` gives the hard one-hot targets {0, 1} or {−1, 1}.
+
+    Parameters
+    ----------
+    activation : IsbeActivation or str
+        The score normalisation whose range the targets are rescaled to.
+    num_classes : int
+        k >= 2.
+    blur : float
+        ε in [0, (k − 1) / k): below that bound the true class keeps the largest target.
+
+    Returns
+    -------
+    tuple of float
+        (false-class target, true-class target).
+    """
+    activation = IsbeActivation(activation)
+    if num_classes < 2:
+        raise ValueError(f"need at least 2 classes, got k={num_classes}")
+    if not 0.0 <= blur < (num_classes - 1) / num_classes:
+        raise ValueError(f"blur must lie in [0, {(num_classes - 1) / num_classes:g}) for k={num_classes}, got {blur}")
+    low, high = activation.target_range
+    false_share, true_share = blur / (num_classes - 1), 1.0 - blur
+    return low + (high - low) * false_share, low + (high - low) * true_share
+
+
+def isbe_soft_error(
+    logits: Tensor, labels: Tensor, activation: IsbeActivation | str = IsbeActivation.softmax, blur: float = 0.0
+) -> Tensor:
+    """ISBE's soft error a(z) − r (what its backward sends to the logits), as a new tensor, without
+    materialising the target matrix r (see ``isbe_target_levels`` for r and ``blur``).
+
+    Computed outside autograd: the soft error is a gradient to send, not a value to differentiate.
+    """
+    activation = IsbeActivation(activation)
+    false_level, true_level = isbe_target_levels(activation, logits.shape[1], blur)
+    with torch.no_grad():
+        error = activation.apply(logits)  # a fresh tensor: safe to change in place
+        if false_level:
+            error.sub_(false_level)
+        # subtract (true − false level) at each true class: error = a(z) − r
+        error.scatter_add_(1, labels.unsqueeze(1), error.new_full((logits.shape[0], 1), false_level - true_level))
+    return error
+
+
 class _IsbeFunction(torch.autograd.Function):
     """Forward: a monitoring value; backward: the soft error (activation(z) − target) straight to z."""
 
     @staticmethod
-    def forward(ctx: Any, z: Tensor, labels: Tensor, activation: IsbeActivation, scale: float) -> Tensor:
-        low, high = activation.target_range
-        error = activation.apply(z)  # a fresh tensor: safe to change in place
-        if low:
-            error.sub_(low)
-        # subtract (high − low) at each true class: error = a(z) − r without materialising r
-        error.scatter_add_(1, labels.unsqueeze(1), error.new_full((z.shape[0], 1), low - high))
+    def forward(ctx: Any, z: Tensor, labels: Tensor, activation: IsbeActivation, scale: float, blur: float) -> Tensor:
+        error = isbe_soft_error(z, labels, activation, blur)
         ctx.save_for_backward(error)
         ctx.scale = scale
         return 0.5 * scale * error.square().sum()
 
     @staticmethod
-    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor, None, None, None]:
+    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor, None, None, None, None]:
         (error,) = ctx.saved_tensors
-        return grad_output * ctx.scale * error, None, None, None
+        return grad_output * ctx.scale * error, None, None, None, None
 
 
 def isbe(
@@ -313,6 +359,7 @@ def isbe(
     *,
     activation: IsbeActivation | str = IsbeActivation.softmax,
     reduction: str = "mean",
+    blur: float = 0.0,
 ) -> Tensor:
     """ISBE (Skarbek 2023, "Cross entropy in deep learning of classifiers is unnecessary").
 
@@ -321,7 +368,9 @@ def isbe(
     target rescaled to a's range ({0, 1}, or {−1, 1} for tanh and hardtanh). The returned scalar is
     only a value to monitor, Skarbek's ½·Σ (a(z) − r)² (divided by m for ``reduction="mean"``); its
     own gradient is *not* what backward returns. ``reduction`` "mean" divides the soft error by m,
-    "sum" sends it as is (Skarbek's code).
+    "sum" sends it as is (Skarbek's code). ``blur`` ε > 0 uses Skarbek's blurred targets instead of
+    one-hot ones (1 − ε at the true class, ε / (k − 1) elsewhere, then rescaled to a's range; see
+    ``isbe_target_levels``); the default 0 is the hard one-hot target.
 
     For softmax the soft error p − r *is* the gradient of cross-entropy (the "softmax trick",
     Skarbek's Theorem 1), so ISBE-softmax trains exactly like CE and is **not PoLS-aligned**. For
@@ -335,7 +384,7 @@ def isbe(
         raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
     z = _checked(logits, labels)
     scale = 1.0 / z.shape[0] if reduction == "mean" else 1.0
-    return _IsbeFunction.apply(z, labels.long(), activation, scale)
+    return _IsbeFunction.apply(z, labels.long(), activation, scale, blur)
 
 
 # ---- registry: the losses by name --------------------------------------------------------------

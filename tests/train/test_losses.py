@@ -212,6 +212,44 @@ def test_isbe_backward_is_activation_minus_rescaled_target(activation, reference
     assert value.item() == pytest.approx(0.5 * np.sum(error**2), rel=1e-12)  # Skarbek's monitoring value
 
 
+@pytest.mark.parametrize(
+    "activation,reference,rescale",
+    [
+        ("softmax", lambda x: np.exp(x) / np.exp(x).sum(axis=1, keepdims=True), lambda r: r),
+        ("sigmoid", _sigmoid, lambda r: r),
+        ("hardsigmoid", lambda x: np.clip(x / 6.0 + 0.5, 0.0, 1.0), lambda r: r),
+        ("tanh", np.tanh, lambda r: 2.0 * r - 1.0),  # Skarbek's range adjustment for tanh
+        ("hardtanh", lambda x: np.clip(x, -1.0, 1.0), lambda r: 2.0 * r - 1.0),
+    ],
+)
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_isbe_blurred_targets_are_the_papers_rescaled_blurred_one_hot(activation, reference, rescale, reduction):
+    z, y = _random_batch(m=6, k=5, scale=3.0, seed=9)
+    blur = 0.2
+    target = np.full_like(z, blur / 4)  # ε / (k − 1) on each false class
+    target[np.arange(len(y)), y] = 1.0 - blur
+    target = rescale(target)
+    zt = torch.tensor(z, requires_grad=True)
+    value = L.isbe(zt, torch.tensor(y), activation=activation, reduction=reduction, blur=blur)
+    value.backward()
+    scale = 1.0 / len(y) if reduction == "mean" else 1.0
+    error = reference(z) - target
+    np.testing.assert_allclose(zt.grad.numpy(), scale * error, rtol=1e-12, atol=1e-15)
+    assert value.item() == pytest.approx(0.5 * scale * np.sum(error**2), rel=1e-12)
+    soft_error = L.isbe_soft_error(torch.tensor(z), torch.tensor(y), activation, blur)
+    np.testing.assert_allclose(soft_error.numpy(), error, rtol=1e-12, atol=1e-15)
+
+
+def test_isbe_target_levels_and_blur_range():
+    assert L.isbe_target_levels("tanh", 10) == (-1.0, 1.0)
+    assert L.isbe_target_levels("sigmoid", 10, 0.1) == pytest.approx((0.1 / 9, 0.9))
+    assert L.isbe_target_levels("hardtanh", 10, 0.1) == pytest.approx((2 * 0.1 / 9 - 1, 0.8))
+    z, y = torch.zeros(2, 4), torch.tensor([0, 1])
+    for blur in (-0.01, 0.75):  # from 1 − 1/k = 0.75 on the true class no longer holds the largest target
+        with pytest.raises(ValueError, match=r"blur must lie in \[0, 0.75\)"):
+            L.isbe(z, y, blur=blur)
+
+
 def test_isbe_rejects_unknown_activation_and_reduction():
     z, y = torch.zeros(2, 3), torch.tensor([0, 1])
     with pytest.raises(ValueError):
