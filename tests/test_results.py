@@ -42,6 +42,22 @@ def test_files_from_before_a_field_existed_and_malformed_optional_fields_still_l
     assert (row.settled, row.head_ms, row.peak_mem_mib, row.samples_ms, row.measurement) == (None, None, None, [], None)
 
 
+def test_the_gpu_fields_read_back_and_a_malformed_reason_list_is_null():
+    row = measured_row(head=Head.adaptive_softmax, sm_clock_mhz=1980.0, throttle_reasons=["sw_power_cap"], flagged=True)
+    row.energy_mj_per_batch, row.energy_ratio, row.padded_to = 120.5, 1.02, None
+    data = row.to_dict()
+    assert (data["head"], data["sm_clock_mhz"], data["throttle_reasons"]) == (
+        "adaptive-softmax",
+        1980.0,
+        ["sw_power_cap"],
+    )
+    assert SpeedRow.from_dict(data) == row
+    assert SpeedRow.from_dict({**data, "throttle_reasons": ["ok", 3]}).throttle_reasons is None
+    assert SpeedRow.from_dict({**data, "throttle_reasons": "sw_power_cap"}).throttle_reasons is None
+    old = {k: v for k, v in data.items() if k not in ("sm_clock_mhz", "throttle_reasons", "energy_ratio")}
+    assert SpeedRow.from_dict(old).throttle_reasons is None  # files from before NVML fields
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
