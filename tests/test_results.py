@@ -6,18 +6,9 @@ from slcbench.results import SPEED_ROW_IDENTITY, Head, Measurement, SpeedRow, St
 
 
 def measured_row(**overrides):
-    row = SpeedRow(
-        arch="resnet50",
-        classes=1024,
-        head=Head.query,
-        precision="bf16",
-        timing=Timing.graph,
-        channels_last=True,
-        compiled=False,
-        batch_size=32,
-        device="cuda",
-        **overrides,
-    )
+    identity = dict(arch="resnet50", classes=1024, head=Head.query, precision="bf16", timing=Timing.graph)
+    identity.update(channels_last=True, compiled=False, batch_size=32, device="cuda")
+    row = SpeedRow(**{**identity, **overrides})
     row.record(Measurement((2.0, 1.0, 3.0, 4.0), calls_per_sample=3, warmup=Warmup(20, 0.4, 1.0, True)))
     return row
 

@@ -25,7 +25,15 @@ from slcbench.results import QUERY_HEADS, Head, Measurement, SpeedRow, Status, T
 from slcbench.speed.architectures import ARCH_SOURCES, ArchSpec, build_model
 from slcbench.speed.config import Precision, SpeedConfig
 from slcbench.speed.heads import PaddedHead, make_head, make_query_head, split_classifier
-from slcbench.speed.nvml import NvmlGpu, NvmlUnavailable, Sampler, fit_power, open_gpu, row_validity
+from slcbench.speed.nvml import (
+    SAMPLE_INTERVAL_S,
+    NvmlGpu,
+    NvmlUnavailable,
+    Sampler,
+    fit_power,
+    open_gpu,
+    row_validity,
+)
 from slcbench.speed.timing import PairedTiming, Timer, measure_copy_bandwidth_gbs, timer_for
 from slcbench.stats import median_interval
 
@@ -51,6 +59,7 @@ class SweepParts:
     timer_for: Callable[[torch.device], Timer] = timer_for
     bandwidth_gbs: Callable[[torch.device], float | None] = _bandwidth_gbs
     open_gpu: Callable[[torch.device], NvmlGpu] = open_gpu  # raises NvmlUnavailable where NVML cannot report
+    sample_interval_s: float = SAMPLE_INTERVAL_S  # between NVML readings
 
 
 @contextlib.contextmanager
@@ -329,7 +338,7 @@ def _start_sampler(parts: SweepParts, device: torch.device) -> Sampler | None:
     """A running sampler of the device's NVML readings, or None where NVML cannot report (the run's
     ``gpu_state`` says why)."""
     try:
-        return Sampler(parts.open_gpu(device)).start()
+        return Sampler(parts.open_gpu(device), parts.sample_interval_s).start()
     except NvmlUnavailable:
         return None
 

@@ -2,6 +2,7 @@
 
 import json
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from slcbench.speed.config import Precision, SpeedConfig
 from slcbench.speed.nvml import NvmlGpu
 from slcbench.speed.protocol import CPU_QUICK_PROTOCOL, Protocol
 from slcbench.speed.sweep import SweepParts, measure_rows
+from slcbench.speed.timing import HostClock, Sustained, Timer
 from tests.speed.nvml_stand_in import StandInNvml, constant, energy_counter
 
 TINY = "python:tests.speed.models:tiny_cnn"
@@ -70,21 +72,33 @@ def test_a_padded_head_is_timed_beside_the_unpadded_one_where_k_is_not_a_multipl
 
 
 def stand_in_gpu(**scripts):
-    return SweepParts(open_gpu=lambda _device: NvmlGpu(StandInNvml(**scripts), "gpu0"))
+    # Read every millisecond: the tiny model's rows last a few milliseconds without an energy window.
+    return SweepParts(open_gpu=lambda _device: NvmlGpu(StandInNvml(**scripts), "gpu0"), sample_interval_s=0.001)
+
+
+class SteadyWindow(Timer):
+    """A CPU timer whose energy window is known: it lasts ``seconds`` and holds 1000 calls."""
+
+    def sustain(self, run, *, seconds, call_ms, use_graph, min_sample_ms=0.0):
+        start = self.now()
+        time.sleep(seconds)
+        return Sustained(start_s=start, end_s=self.now(), calls=1000, device_ms=seconds * 1e3)
 
 
 def test_rows_record_what_a_stand_in_gpu_reported_and_their_energy():
     start = time.perf_counter()
-    parts = stand_in_gpu(sm_mhz=constant(1980), energy_mj=energy_counter(250.0, 0.02, start))
+    parts = replace(
+        stand_in_gpu(sm_mhz=constant(1980), energy_mj=energy_counter(250.0, 0.02, start)),
+        timer_for=lambda _device: SteadyWindow(HostClock()),
+    )
     rows = list(measure_rows(tiny_config(query=False, energy_window_s=0.4), parts=parts))
     for row in rows:
         assert (row.sm_clock_mhz, row.sm_clock_min_mhz, row.sm_clock_moved_pct) == (1980, 1980, 0.0)
         assert (row.memory_clock_mhz, row.temperature_c, row.power_w) == (2619, 40, 300.0)
         assert row.throttle_reasons == [] and row.flagged is False and row.gpu_samples >= 10
         # The counter adds 250 W in 20 ms steps; the fit over the window's updates recovers it.
-        assert row.avg_power_w == pytest.approx(250.0, rel=0.05) and 0.2 <= row.energy_window_s <= 1.0
-        # Energy per batch = power x the window's own time per batch, which is about the row's.
-        assert 0.5 < row.energy_mj_per_batch / (row.avg_power_w * row.batch_ms) < 2
+        assert row.avg_power_w == pytest.approx(250.0, rel=0.05) and 0.24 <= row.energy_window_s <= 0.5
+        assert row.energy_mj_per_batch == pytest.approx(row.avg_power_w * 0.4)  # W x (400 ms / 1000 calls)
         json.dumps(row.to_dict(), allow_nan=False)
     assert rows[0].energy_ratio is None
     assert rows[1].energy_ratio == pytest.approx(rows[1].energy_mj_per_batch / rows[0].energy_mj_per_batch)
@@ -133,6 +147,8 @@ def test_an_architecture_that_cannot_be_built_keeps_all_its_rows():
         (1, "full", "failed"),
         (1000, "full", "failed"),
         (1000, "query", "failed"),
+        (1000, "full-gather", "failed"),
+        (1000, "adaptive-softmax", "failed"),
     ]
     assert rows[0].error == "ValueError: no such weights"
 
