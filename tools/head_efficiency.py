@@ -29,7 +29,7 @@ from torch.nn import functional
 from slcbench.env.collect import collect_environment
 from slcbench.speed.config import Precision
 from slcbench.speed.heads import PaddedHead, make_head
-from slcbench.speed.protocol import PAPER_PROTOCOL, WarmupPlan
+from slcbench.speed.protocol import CPU_QUICK_PROTOCOL, PAPER_PROTOCOL, WarmupPlan
 from slcbench.speed.sweep import DTYPES, numerics
 from slcbench.speed.timing import measure_copy_bandwidth_gbs, timer_for
 from slcbench.stats import median_interval
@@ -47,6 +47,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--classes", type=integers, default=[262144, 370727], help="k, comma-separated")
     parser.add_argument("--pad", type=integers, default=[8, 64], help="multiples to pad k to, comma-separated")
     parser.add_argument("--batch-size", type=int, default=None, help="default: 32 on CUDA, 4 on the CPU")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: 1 on the CPU, as speed)")
     parser.add_argument("--json", type=Path, default=None, help="write every timing, with samples, here")
     return parser.parse_args()
 
@@ -118,13 +119,15 @@ def _bound(module: torch.nn.Module, features: torch.Tensor) -> Callable[[], obje
 def main() -> int:
     args = arguments()
     device = torch.device(args.device)
+    threads = args.threads or (CPU_QUICK_PROTOCOL.threads if device.type == "cpu" else None)
+    if threads:
+        torch.set_num_threads(threads)
     bench = Bench(device)
     batch = args.batch_size or (32 if bench.cuda else 4)
     started = time.perf_counter()
     results = []
-    print(
-        f"device {collect_environment(device)['device_name']}, batch {batch}, copy bandwidth {bench.bandwidth_gbs} GB/s"
-    )
+    device_name = collect_environment(device)["device_name"]
+    print(f"{device_name}, batch {batch}, {torch.get_num_threads()} thread(s), copy bandwidth {bench.bandwidth_gbs} GB/s")
     line = "{:9} {:>5} {:>7} {:14} {:6} {:>8} {:>17} {:>8}"
     print(line.format("precision", "width", "classes", "variant", "timing", "ms", "95% CI", "of floor"))
     for name in args.precision.split(","):

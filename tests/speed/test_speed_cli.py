@@ -13,7 +13,8 @@ runner = CliRunner()
 
 
 def test_cli_speed_writes_csv_and_json_and_never_overwrites(tmp_path):
-    options = "--arch resnet18 --classes 1,2^8 --device cpu --batch-size 2 --batches 2 --warmup 0 --ci-target 0"
+    tiny = "python:tests.speed.models:tiny_cnn"  # milliseconds a row: six rows, twice, in about a second
+    options = f"--arch {tiny} --classes 1,2^8 --device cpu --batch-size 2 --batches 2 --warmup 0 --ci-target 0"
     args = ["speed", *options.split(), "--query", "--pad-head", "7", "-o", str(tmp_path / "out")]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
