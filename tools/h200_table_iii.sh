@@ -9,14 +9,15 @@
 # Steps and estimates (from the H100 runs' batch times under the current protocol: A-B-B-A pairing
 # doubles the samples per row, 3 ms samples, a steady-state warm-up, three query heads per k, about
 # 1.35 s per row for --energy; the H200 has the H100's arithmetic and 1.4x its memory bandwidth):
-#   probe       GPU state, pynvml check, tools/head_efficiency.py (bf16 and fp32, 2048/4096 x 2^18, 2^18.5)  ~60 s
+#   probe       GPU state, pynvml check, the CUDA tests, tools/head_efficiency.py (bf16, fp32; 2048, 4096) ~80 s
 #   bf16-run1   --precision bf16 --channels-last, with --energy                                             ~370 s
-#   fp32-run1   --precision fp32, with --energy                                                            ~590 s
+#   fp32-run1   --precision fp32 (FP32_RUN1_FLAGS; with --energy ~590 s, more than a call holds)           ~440 s
 #   bf16-run2   --precision bf16 --channels-last (the repeat, no energy)                                    ~220 s
-#   fp32-run2   --precision fp32 (the repeat, no energy)                                                   ~440 s
-# So one 9-minute call holds the probe and bf16-run1; fp32-run1 needs a call of its own (and, at ~590 s,
-# may need --energy dropped: FP32_RUN1_FLAGS); the two repeats fit one more call only if the bf16 one
-# runs alone. Set BUDGET_S to the seconds this call may use before packing (at most timeout_s - 45).
+#   fp32-run2   --precision fp32 (the repeat)                                                              ~440 s
+# So one 9-minute call holds the probe and bf16-run1, the next fp32-run1, the next bf16-run2, and the
+# next fp32-run2: four calls for the whole plan; energy is read in bf16 only (the deployed precision).
+# A repeat's estimate becomes its first run's wall time in this call (less the energy windows) + 10%.
+# Set BUDGET_S to the seconds this call may use before packing (at most timeout_s - 45).
 #
 # Everything lands in at most 8 files under $OUT: <step>.tar.gz per step that ran (results, logs,
 # nvidia-smi state, wall times) and h200-summary.txt (the script's log, skipped steps, the targets check).
@@ -39,10 +40,10 @@ summary="$out/h200-summary.txt"
 export PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 steps=("$@")
 [ ${#steps[@]} -eq 0 ] && steps=(probe bf16-run1 fp32-run1 bf16-run2 fp32-run2)
-declare -A estimate_s=([probe]=60 [bf16-run1]=370 [fp32-run1]=590 [bf16-run2]=220 [fp32-run2]=440)
+declare -A estimate_s=([probe]=80 [bf16-run1]=370 [fp32-run1]=440 [bf16-run2]=220 [fp32-run2]=440)
 BF16_FLAGS="--precision bf16 --channels-last"
 FP32_FLAGS="--precision fp32"
-FP32_RUN1_FLAGS=${FP32_RUN1_FLAGS:-"$FP32_FLAGS --energy"}
+FP32_RUN1_FLAGS=${FP32_RUN1_FLAGS:-"$FP32_FLAGS"}
 
 log() { printf '[%4ds] %s\n' $(($(date +%s) - start_s)) "$*" | tee -a "$summary"; }
 left_s() { echo $((budget_s - ($(date +%s) - start_s))); }
@@ -84,6 +85,11 @@ probe() {
     python3 -c "import pynvml; print('nvidia-ml-py', pynvml.__file__)" >"$folder/pynvml.txt" 2>&1
     python3 -m pip show nvidia-ml-py torch torchvision timm >>"$folder/pynvml.txt" 2>&1
     git rev-parse HEAD >"$folder/commit.txt" 2>&1
+    # The tests that need CUDA (skipped on the CPU): query and padded heads replayed as CUDA graphs,
+    # graph timing of a short kernel, and the real NVML found and read (its state printed).
+    timeout -k 5 90 python3 -m pytest -q -s -p no:cacheprovider tests/speed/test_heads.py tests/speed/test_timing.py \
+        tests/speed/test_nvml.py -k "cuda or real_gpu" >"$folder/cuda-tests.txt" 2>&1
+    tail -n 5 "$folder/cuda-tests.txt" >>"$summary"
     timeout -k 10 "$(left_s)" python3 tools/head_efficiency.py --device cuda --precision bf16,fp32 --width 2048,4096 \
         --classes 262144,370727 --pad 8,64 --json "$folder/head-efficiency.json" >"$folder/head-efficiency.txt" 2>&1
     local status=$?
@@ -107,16 +113,33 @@ pack() {  # the step's folder into one file under $OUT, so that a later kill lea
     [ -d "$work/$folder" ] && tar czf "$out/$folder.tar.gz" -C "$work" "$folder"
 }
 
+declare -A took_s=()
+energy_share_s=150 # ~110 rows x 1.35 s of energy windows in a sweep with --energy
+
+estimate() {  # a repeat's estimate from its first run's wall time in this call, when there is one
+    local step=$1 first=${1%-run2}-run1
+    if [[ $step == *-run2 && -n ${took_s[$first]:-} ]]; then
+        local base=${took_s[$first]}
+        [[ $first == bf16-run1 || $FP32_RUN1_FLAGS == *--energy* ]] && base=$((base - energy_share_s))
+        echo $((base > 0 ? base * 11 / 10 : 0))
+    else
+        echo "${estimate_s[$step]:-0}"
+    fi
+}
+
 log "budget ${budget_s} s; steps: ${steps[*]}"
 for step in "${steps[@]}"; do
-    need=${estimate_s[$step]:-0}
+    need=$(estimate "$step")
     if [ "$(left_s)" -lt "$need" ]; then
         log "SKIPPED $step: estimated ${need} s, $(left_s) s left"
         continue
     fi
     log "START $step (estimated ${need} s, $(left_s) s left)"
+    began=$(date +%s)
     run_step "$step"
-    log "END $step: exit $?"
+    status=$?
+    took_s[$step]=$(($(date +%s) - began))
+    log "END $step: exit $status, ${took_s[$step]} s"
     case $step in
     probe) pack head-efficiency ;;
     *-run1) pack run1 ;;

@@ -127,7 +127,8 @@ def main() -> int:
     started = time.perf_counter()
     results = []
     device_name = collect_environment(device)["device_name"]
-    print(f"{device_name}, batch {batch}, {torch.get_num_threads()} thread(s), copy bandwidth {bench.bandwidth_gbs} GB/s")
+    threads = torch.get_num_threads()
+    print(f"{device_name}, batch {batch}, {threads} thread(s), copy bandwidth {bench.bandwidth_gbs} GB/s")
     line = "{:9} {:>5} {:>7} {:14} {:6} {:>8} {:>17} {:>8}"
     print(line.format("precision", "width", "classes", "variant", "timing", "ms", "95% CI", "of floor"))
     for name in args.precision.split(","):

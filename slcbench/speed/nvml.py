@@ -227,9 +227,11 @@ def open_gpu(device: torch.device, load: Callable[[], Any] = _load_pynvml) -> Nv
     props: Any = torch.cuda.get_device_properties(
         device.index if device.index is not None else torch.cuda.current_device()
     )
-    bus_id = f"{props.pci_domain_id:08x}:{props.pci_bus_id:02x}:{props.pci_device_id:02x}.0"
+    address: Any = [getattr(props, n, None) for n in ("pci_domain_id", "pci_bus_id", "pci_device_id")]
+    bus_id = None if None in address else "{:08X}:{:02X}:{:02X}.0".format(*address)  # NVML's own form
     try:
-        return NvmlGpu(nvml, nvml.nvmlDeviceGetHandleByPciBusId(bus_id))
+        if bus_id is not None:
+            return NvmlGpu(nvml, nvml.nvmlDeviceGetHandleByPciBusId(bus_id))
     except nvml.NVMLError:
         pass
     try:
@@ -237,7 +239,7 @@ def open_gpu(device: torch.device, load: Callable[[], Any] = _load_pynvml) -> Nv
             return NvmlGpu(nvml, nvml.nvmlDeviceGetHandleByIndex(0))
     except nvml.NVMLError:
         pass
-    raise NvmlUnavailable(f"NVML has no GPU at PCI address {bus_id}")
+    raise NvmlUnavailable(f"NVML has no GPU at PCI address {bus_id} and is not looking at exactly one")
 
 
 def gpu_state(device: torch.device, open_gpu: Callable[[torch.device], NvmlGpu] = open_gpu) -> dict[str, Any]:

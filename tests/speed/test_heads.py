@@ -114,3 +114,24 @@ def test_a_padded_head_gives_the_unpadded_logits():
     with torch.inference_mode():
         torch.testing.assert_close(padded(features), full(features), rtol=1e-6, atol=1e-6)
     assert PaddedHead(full, 7).padded_to == 1001  # already a multiple: nothing added
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("kind", [Head.query, Head.full_gather, Head.adaptive_softmax, Head.padded])
+def test_every_head_replays_as_a_cuda_graph_with_its_eager_output(kind):
+    from slcbench.speed.timing import capture_cuda_graph
+
+    torch.manual_seed(6)
+    device = torch.device("cuda")
+    full = make_head(256, 10001, device, torch.bfloat16)
+    features = torch.randn(32, 256, device=device, dtype=torch.bfloat16)
+    query = torch.randint(0, 10001, (32,))
+    head = PaddedHead(full, 8) if kind is Head.padded else make_query_head(kind, full, query)
+    with torch.inference_mode():
+        eager = head(features).clone()
+        out = torch.empty_like(eager)
+        replay = capture_cuda_graph(lambda: out.copy_(head(features)))  # no host synchronisation inside
+        out.zero_()
+        replay()
+        torch.cuda.synchronize()
+    assert torch.equal(out, eager)

@@ -170,3 +170,24 @@ def test_the_sampler_reads_at_its_interval_and_hands_each_reading_over_once():
     assert times == sorted(times) and min(np.diff(times)) > 0
     assert all(r.sm_mhz == pytest.approx(1000 + r.at_s, abs=0.01) for r in first)
     assert nvml.shut_down
+
+
+def _real_nvml():
+    try:
+        import pynvml  # noqa: F401
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(not _real_nvml(), reason="needs CUDA and nvidia-ml-py")
+def test_the_real_gpu_is_found_and_read():
+    gpu = open_gpu(torch.device("cuda"))
+    try:
+        reading = gpu.read(0.0)
+        state = gpu.state(reads=5)
+    finally:
+        gpu.close()
+    assert reading.sm_mhz is None or reading.sm_mhz > 0
+    assert state["nvml"] is True and state["device_name"] and state["read_ms"] < 50
+    print(state)  # what this driver reports, for the record (pytest -s)
