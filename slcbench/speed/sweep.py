@@ -251,7 +251,7 @@ class _Bench:
                 use_graph=self.config.timing is Timing.graph,
                 min_sample_ms=self.config.min_sample_ms,
             )
-        readings = self.sampler.take(start_s, self.sampler.now())
+        readings = self.sampler.take(start_s, self.sampler.now())  # the timer's ``now`` is the sampler's clock
         row = replace(row, **asdict(row_validity(readings)))
         fit = None if sustained is None else fit_power(readings, sustained.start_s, sustained.end_s)
         if fit is not None and sustained is not None:
