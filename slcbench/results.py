@@ -50,10 +50,24 @@ class Status(StrEnum):
 
 
 class Head(StrEnum):
-    """What the top layer computes: all k logits, or one queried logit per example from the k-class weights."""
+    """What the top layer computes.
+
+    ``full``: all k logits; ``padded``: all k logits from a head whose output rows are padded to a
+    multiple (``--pad-head``), sliced back to k. The query heads answer one queried class per example:
+    ``query`` (SLC: one weight row, one dot product), ``full-gather`` (all k logits, then the queried
+    column) and ``adaptive-softmax`` (the queried class's log-probability from a
+    ``torch.nn.AdaptiveLogSoftmaxWithLoss``: its head cluster and the queried class's cluster only).
+    """
 
     full = "full"
+    padded = "padded"
     query = "query"
+    full_gather = "full-gather"
+    adaptive_softmax = "adaptive-softmax"
+
+
+# The heads ``--query`` adds at every k > 1, in the order a sweep measures them.
+QUERY_HEADS = (Head.query, Head.full_gather, Head.adaptive_softmax)
 
 
 class Timing(StrEnum):
@@ -215,6 +229,24 @@ class SpeedRow:
     blocks: int | None = None  # A-B-B-A blocks timed against the k=1 reference
     speedup_half_width_pct: float | None = None
     converged: bool | None = None  # adaptive sampling reached its target width (None: no target)
+    padded_to: int | None = None  # output rows of a padded head (the logits are sliced back to ``classes``)
+    # What NVML saw of the GPU while the row was timed (null without NVML: the CPU, or no nvidia-ml-py);
+    # clock statistics over the samples in which the GPU was not idle.
+    sm_clock_mhz: float | None = None  # mean
+    sm_clock_min_mhz: float | None = None
+    sm_clock_moved_pct: float | None = None  # (max - min) / max of the SM clock during the row
+    memory_clock_mhz: float | None = None  # mean
+    memory_clock_min_mhz: float | None = None
+    throttle_reasons: list[str] | None = None  # NVML clock-event reasons seen, e.g. sw_power_cap ([]: none)
+    temperature_c: float | None = None  # highest
+    power_w: float | None = None  # mean of NVML's power readings
+    gpu_samples: int | None = None  # NVML readings behind these fields
+    flagged: bool | None = None  # the SM clock moved beyond its tolerance, or the GPU throttled
+    # Energy from NVML's total-energy counter over a window of back-to-back batches (--energy).
+    energy_mj_per_batch: float | None = None
+    avg_power_w: float | None = None
+    energy_window_s: float | None = None  # the span of counter readings the power was fitted over
+    energy_ratio: float | None = None  # E(this row) / E(k=1), beside the time speedup
     ratio_samples: list[float] = field(default_factory=list)  # one ratio per A-B-B-A block
     reference_samples_ms: list[float] = field(default_factory=list)  # the k=1 samples interleaved with this row's
     samples_ms: list[float] = field(default_factory=list)
@@ -366,6 +398,7 @@ _FIELD_READERS: dict[str, Any] = {
     "str | None": lambda v: v if isinstance(v, str) else None,
     "list[float]": _float_list,
     "list[float] | None": _bounds,
+    "list[str] | None": lambda v: v if isinstance(v, list) and all(isinstance(s, str) for s in v) else None,
 }
 
 
@@ -378,15 +411,23 @@ _OPTIONAL_FIELD_READERS = tuple(
 
 
 def speed_document(
-    *, settings: dict[str, Any], rows: list[SpeedRow], environment: dict[str, Any], created: str, command: str
+    *,
+    settings: dict[str, Any],
+    rows: list[SpeedRow],
+    environment: dict[str, Any],
+    created: str,
+    command: str,
+    gpu_state: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The JSON document of one speed run: its environment, every setting, every row with raw samples."""
+    """The JSON document of one speed run: its environment, every setting, every row with raw samples,
+    and (``gpu_state``) what NVML said of the GPU at the start of the run."""
     return {
         "kind": ResultsKind.speed.value,
         "schema_version": SPEED_SCHEMA_VERSION,
         "created": created,
         "command": command,
         "environment": environment,
+        "gpu_state": gpu_state,
         "settings": settings,
         "rows": [row.to_dict() for row in rows],
     }

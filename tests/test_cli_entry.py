@@ -68,6 +68,7 @@ TORCH_FREE_MODULES = [
     "slcbench.compare.files",
     "slcbench.results",
     "slcbench.speed.config",
+    "slcbench.speed.nvml",
     "slcbench.train.config",
 ]
 

@@ -6,18 +6,9 @@ from slcbench.results import SPEED_ROW_IDENTITY, Head, Measurement, SpeedRow, St
 
 
 def measured_row(**overrides):
-    row = SpeedRow(
-        arch="resnet50",
-        classes=1024,
-        head=Head.query,
-        precision="bf16",
-        timing=Timing.graph,
-        channels_last=True,
-        compiled=False,
-        batch_size=32,
-        device="cuda",
-        **overrides,
-    )
+    identity = dict(arch="resnet50", classes=1024, head=Head.query, precision="bf16", timing=Timing.graph)
+    identity.update(channels_last=True, compiled=False, batch_size=32, device="cuda")
+    row = SpeedRow(**{**identity, **overrides})
     row.record(Measurement((2.0, 1.0, 3.0, 4.0), calls_per_sample=3, warmup=Warmup(20, 0.4, 1.0, True)))
     return row
 
@@ -40,6 +31,22 @@ def test_files_from_before_a_field_existed_and_malformed_optional_fields_still_l
     row = SpeedRow.from_dict(data)
     assert row.calls_per_sample == 1  # one batch per sample before blocks existed
     assert (row.settled, row.head_ms, row.peak_mem_mib, row.samples_ms, row.measurement) == (None, None, None, [], None)
+
+
+def test_the_gpu_fields_read_back_and_a_malformed_reason_list_is_null():
+    row = measured_row(head=Head.adaptive_softmax, sm_clock_mhz=1980.0, throttle_reasons=["sw_power_cap"], flagged=True)
+    row.energy_mj_per_batch, row.energy_ratio, row.padded_to = 120.5, 1.02, None
+    data = row.to_dict()
+    assert (data["head"], data["sm_clock_mhz"], data["throttle_reasons"]) == (
+        "adaptive-softmax",
+        1980.0,
+        ["sw_power_cap"],
+    )
+    assert SpeedRow.from_dict(data) == row
+    assert SpeedRow.from_dict({**data, "throttle_reasons": ["ok", 3]}).throttle_reasons is None
+    assert SpeedRow.from_dict({**data, "throttle_reasons": "sw_power_cap"}).throttle_reasons is None
+    old = {k: v for k, v in data.items() if k not in ("sm_clock_mhz", "throttle_reasons", "energy_ratio")}
+    assert SpeedRow.from_dict(old).throttle_reasons is None  # files from before NVML fields
 
 
 @pytest.mark.parametrize(

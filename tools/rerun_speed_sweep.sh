@@ -8,7 +8,7 @@
 # Everything lands in one file, $OUT/<run>-<flags>.tar.gz (the device tool returns at most 8 files),
 # holding <run>/speed-*.{json,csv,png}, gpu-state-<flags>.txt, log-<flags>.txt, walltimes-<flags>.txt.
 # Unpack the tarballs of both runs into one folder, then check the targets:
-#   python tools/check_h100_targets.py FOLDER/run1 FOLDER/run2
+#   python tools/check_speed_targets.py FOLDER/run1 FOLDER/run2
 set -euo pipefail
 run=${1:?usage: rerun_speed_sweep.sh RUN SPEED-FLAGS...}
 shift

@@ -46,6 +46,19 @@ THREADS_HELP = (
     f"CPU threads for torch (default: {CPU.threads} on the CPU, where a second thread waits at every parallel region "
     "for a core another process may hold; torch's choice on CUDA)."
 )
+QUERY_HELP = (
+    "Also time, at each k > 1, the full k-class model answering one queried class per example: 'query' (SLC: one "
+    "weight row, one dot product), 'full-gather' (all k logits, then the queried one) and 'adaptive-softmax' "
+    "(torch's AdaptiveLogSoftmaxWithLoss: the queried class's log-probability from its head and its cluster)."
+)
+PAD_HEAD_HELP = (
+    "Also time, at each k > 1 that is not a multiple of N, the head with its output rows padded to one (the logits "
+    "sliced back to k): a row with head 'padded' beside the unpadded one."
+)
+ENERGY_HELP = (
+    "CUDA with NVML: also read the GPU's energy counter over ~1.3 s of back-to-back batches per row "
+    "(energy per batch, mean power, and E(k)/E(1) beside the speedup); adds that time to every row."
+)
 MIN_SAMPLE_HELP = (
     "Graph timing: unroll enough batches into the CUDA graph that one timed sample lasts at least "
     "this long (up to 1000 batches); times are still per batch, the spread is that of block means; "
@@ -94,14 +107,9 @@ def speed(
             "trunk_first_call_ms, not timed.",
         ),
     ] = False,
-    query: Annotated[
-        bool,
-        typer.Option(
-            "--query",
-            help="Also time the full k-class model answering one queried "
-            "class per example (one weight row, one dot product).",
-        ),
-    ] = False,
+    query: Annotated[bool, typer.Option("--query", help=QUERY_HELP)] = False,
+    pad_head: Annotated[int | None, typer.Option("--pad-head", metavar="N", help=PAD_HEAD_HELP)] = None,
+    energy: Annotated[bool, typer.Option("--energy", help=ENERGY_HELP)] = False,
     cudnn_benchmark: Annotated[
         bool,
         typer.Option(
@@ -138,6 +146,8 @@ def speed(
         query=query,
         cudnn_benchmark=cudnn_benchmark,
         seed=seed,
+        pad_head=pad_head,
+        energy=energy,
     )
     for note in config.notes():
         warn(note)

@@ -11,7 +11,8 @@ from slcbench.class_counts import parse_class_spec
 from slcbench.device import DeviceChoice, resolve_device
 from slcbench.errors import SlcbenchError
 from slcbench.io import check_output_folder
-from slcbench.results import DEFAULT_CONFIDENCE, MAX_SEED, Head, Timing
+from slcbench.results import DEFAULT_CONFIDENCE, MAX_SEED, QUERY_HEADS, Head, Timing
+from slcbench.speed.nvml import ENERGY_WINDOW_S
 from slcbench.speed.protocol import CPU_QUICK_PROTOCOL, PAPER_PROTOCOL, Protocol, WarmupPlan
 
 if TYPE_CHECKING:
@@ -23,6 +24,10 @@ class Precision(StrEnum):
     tf32 = "tf32"  # float32 storage, TF32 tensor-core math
     bf16 = "bf16"  # model and input cast to bfloat16
     fp16 = "fp16"  # model and input cast to float16
+
+
+# --pad-head at most: a multiple beyond a few cache lines of rows buys no alignment, only weights.
+MAX_PAD_HEAD = 1024
 
 
 def default_protocol(device: str) -> Protocol:
@@ -46,6 +51,11 @@ class SpeedConfig:
         Batch size, samples, warm-up and sample length.
     precision, eager, channels_last, compile, query, cudnn_benchmark, seed
         As the command-line options of the same names.
+    pad_head : int or None
+        ``--pad-head``: also time, at each k > 1 that is not a multiple of it, the head padded to one.
+    energy_window_s : float
+        Seconds of back-to-back batches per row over which NVML's energy counter is read (0: none;
+        ``--energy`` gives ``ENERGY_WINDOW_S``).
     """
 
     archs: tuple[ArchSpec, ...]
@@ -59,8 +69,14 @@ class SpeedConfig:
     query: bool = False
     cudnn_benchmark: bool = True
     seed: int = 0
+    pad_head: int | None = None
+    energy_window_s: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.pad_head is not None and not 2 <= self.pad_head <= MAX_PAD_HEAD:
+            raise SlcbenchError(f"--pad-head must be between 2 and {MAX_PAD_HEAD}, got {self.pad_head}")
+        if not 0 <= self.energy_window_s <= 60:  # also refuses NaN
+            raise SlcbenchError(f"the energy window must be between 0 and 60 seconds, got {self.energy_window_s:g}")
         if not self.device.startswith("cuda") and self.precision is Precision.tf32:
             raise SlcbenchError("--precision tf32 needs a CUDA device (TF32 is a tensor-core mode)")
         if not 0 <= self.seed <= MAX_SEED:
@@ -89,6 +105,8 @@ class SpeedConfig:
         query: bool = False,
         cudnn_benchmark: bool = True,
         seed: int = 0,
+        pad_head: int | None = None,
+        energy: bool = False,
     ) -> SpeedConfig:
         """The config the command line's options describe: the device resolved (``auto`` = CUDA when
         present), the protocol that fits it with the options given, the architectures looked up."""
@@ -116,6 +134,8 @@ class SpeedConfig:
             query=query,
             cudnn_benchmark=cudnn_benchmark,
             seed=seed,
+            pad_head=pad_head,
+            energy_window_s=ENERGY_WINDOW_S if energy else 0.0,
         )
 
     @property
@@ -128,8 +148,15 @@ class SpeedConfig:
 
     @property
     def heads(self) -> dict[int, tuple[Head, ...]]:
-        """The heads measured at each class count: the full head, and with ``query`` the SLC query head."""
-        return {k: (Head.full, Head.query) if self.query and k > 1 else (Head.full,) for k in self.classes}
+        """The heads measured at each class count: the full head; with ``pad_head`` the padded head where k
+        is not already a multiple; with ``query`` the query heads. k = 1 (the reference) has the full head only."""
+        return {k: self._heads_at(k) for k in self.classes}
+
+    def _heads_at(self, classes: int) -> tuple[Head, ...]:
+        if classes == 1:
+            return (Head.full,)
+        padded = (Head.padded,) if self.pad_head is not None and classes % self.pad_head else ()
+        return (Head.full, *padded, *(QUERY_HEADS if self.query else ()))
 
     @property
     def warmup_plan(self) -> WarmupPlan:
@@ -158,6 +185,8 @@ class SpeedConfig:
         asked_for_blocks = self.protocol.min_sample_ms != default_protocol(self.device).min_sample_ms
         if asked_for_blocks and self.protocol.min_sample_ms and self.timing is not Timing.graph:
             notes.append("--min-sample-ms only changes CUDA graph timing; here each sample is one batch")
+        if self.energy_window_s and not self.on_cuda:
+            notes.append("--energy reads an NVIDIA GPU's energy counter; on the CPU the energy fields stay null")
         return notes
 
     def settings(self) -> dict[str, Any]:
@@ -184,6 +213,8 @@ class SpeedConfig:
             "compiled": self.compile,
             "query": self.query,
             "seed": self.seed,
+            "pad_head": self.pad_head,
+            "energy_window_s": self.energy_window_s,
             "protocol": self.protocol.name,
             "archs": [a.name for a in self.archs],
             "classes": list(self.classes),

@@ -1,16 +1,23 @@
 """The top layer: finding a model's classifier, splitting it off, and the heads that replace it.
 
 ``split_classifier`` turns a model into a trunk and its classifier so that model(x) == head(trunk(x));
-a speed row then times ``head(trunk(x))`` with a fresh k-unit ``make_head`` or, for SLC queries, a
-``QueryHead`` that computes one logit per example from the full k-class weights.
+a speed row then times ``head(trunk(x))`` with a fresh k-unit ``make_head`` (or its ``PaddedHead``) or,
+for single-class queries, one of the ``QUERY_HEAD_TYPES``: SLC's ``QueryHead`` (one logit from the
+full k-class weights) and the two baselines a system without SLC would use, ``FullGatherHead`` and
+``AdaptiveSoftmaxHead``.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 import torch
 from torch import nn
+from torch.nn import functional
 
 from slcbench.errors import SlcbenchError
+from slcbench.results import Head
 
 
 def find_classifier(model: nn.Module, outputs: int | None = 1000) -> tuple[str, nn.Linear]:
@@ -70,6 +77,123 @@ class QueryHead(nn.Module):
             return torch.bmm(x, rows).view(batch, 1)
         bias = self.bias.index_select(0, self.query).expand(batch).view(batch, 1, 1)
         return torch.baddbmm(bias, x, rows).view(batch, 1)
+
+
+class FullGatherHead(nn.Module):
+    """Scores the queried class the way a system without SLC does: all k logits, then column j_i per example.
+
+    Output shape is [batch, 1]; the weights are the full head's own (no copy).
+    """
+
+    query: torch.Tensor
+
+    def __init__(self, full_head: nn.Linear, query: torch.Tensor) -> None:
+        super().__init__()
+        self.full_head = full_head
+        self.register_buffer("query", query.to(device=full_head.weight.device, dtype=torch.long).view(-1, 1))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.full_head(features).gather(1, self.query)
+
+
+def adaptive_softmax_cutoffs(classes: int) -> list[int]:
+    """The cutoffs of the adaptive softmax for ``classes`` classes: the head cluster holds the first k/16
+    classes, a second cluster the next 3k/16 (projected to d/4), a third the last 3k/4 (to d/16).
+
+    Our rule, scale-free so that every k is treated alike (Grave et al. tune cutoffs to word frequencies,
+    which uniformly drawn classes do not have): cutoffs floor(k/16) and floor(k/4), each at least 1 and
+    below k, duplicates dropped.
+    """
+    return sorted({c for c in (max(1, classes // 16), max(1, classes // 4)) if c < classes})
+
+
+class AdaptiveSoftmaxHead(nn.Module):
+    """The queried class's log-probability from a ``torch.nn.AdaptiveLogSoftmaxWithLoss`` over k classes.
+
+    Computes what the module's ``forward(input, target)`` computes, and nothing more: the head cluster
+    for every example, and each tail cluster's projection and log-softmax only for the examples whose
+    queried class lies in it (``log_prob`` would compute every cluster). ``forward`` finds those
+    examples with ``nonzero()``, a device-to-host synchronisation that CUDA graphs cannot capture; here
+    the queries are fixed when the head is built (as ``QueryHead``'s are), so they are grouped by
+    cluster once, on the host, as a server would group a request's queries before launching its work.
+    The module has its own weights (cutoffs by ``adaptive_softmax_cutoffs``, the default div_value 4);
+    the full head only says k, the width, the device and the dtype. Output shape is [batch, 1].
+    """
+
+    head_index: torch.Tensor
+
+    def __init__(self, full_head: nn.Linear, query: torch.Tensor) -> None:
+        super().__init__()
+        weight = full_head.weight
+        classes = full_head.out_features
+        self.softmax = nn.AdaptiveLogSoftmaxWithLoss(
+            full_head.in_features,
+            classes,
+            adaptive_softmax_cutoffs(classes),
+            device=weight.device,
+            dtype=weight.dtype,
+        ).requires_grad_(False)
+        query = query.to(dtype=torch.long, device="cpu")
+        bounds = [0, *self.softmax.cutoffs]  # the module appends k to the cutoffs
+        head_index = query.clone()  # per example: its class in the head cluster, or its cluster's token there
+        self.clusters: list[tuple[int, torch.Tensor, torch.Tensor]] = []  # (tail index, examples, class in tail)
+        for tail in range(self.softmax.n_clusters):
+            low, high = bounds[tail + 1], bounds[tail + 2]
+            inside = (query >= low) & (query < high)
+            if inside.any():
+                head_index[inside] = self.softmax.shortlist_size + tail
+                rows = inside.nonzero().flatten().to(weight.device)
+                self.clusters.append((tail, rows, (query[inside] - low).to(weight.device).view(-1, 1)))
+        self.register_buffer("head_index", head_index.to(weight.device).view(-1, 1))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        softmax = self.softmax
+        output = features.new_zeros(features.shape[0])
+        for tail, rows, targets in self.clusters:
+            cluster = functional.log_softmax(softmax.tail[tail](features.index_select(0, rows)), dim=1)
+            output.index_copy_(0, rows, cluster.gather(1, targets).squeeze(1))
+        head = functional.log_softmax(softmax.head(features), dim=1)
+        output += head.gather(1, self.head_index).squeeze(1)
+        return output.view(-1, 1)
+
+
+QueryHeadType = Callable[[nn.Linear, torch.Tensor], nn.Module]
+# The heads that answer one queried class per example, by the row's ``head`` value.
+QUERY_HEAD_TYPES: dict[Head, QueryHeadType] = {
+    Head.query: QueryHead,
+    Head.full_gather: FullGatherHead,
+    Head.adaptive_softmax: AdaptiveSoftmaxHead,
+}
+
+
+def make_query_head(kind: Head, full_head: nn.Linear, query: torch.Tensor) -> nn.Module:
+    """The ``kind`` of query head for the k-class ``full_head``, answering ``query[i]`` for example i."""
+    return QUERY_HEAD_TYPES[kind](full_head, query)
+
+
+class PaddedHead(nn.Module):
+    """The k-unit head with its output rows padded with zero rows to a multiple of ``multiple``; the logits
+    are sliced back to k (a view, no copy), so they equal the unpadded head's.
+
+    An odd k leaves every output row of a [batch, k] result misaligned for vectorised and tensor-core
+    kernels; padding k costs at most ``multiple - 1`` rows of weights. The weights are a padded copy.
+    """
+
+    def __init__(self, full_head: nn.Linear, multiple: int) -> None:
+        super().__init__()
+        weight = full_head.weight
+        self.classes = full_head.out_features
+        self.padded_to = math.ceil(self.classes / multiple) * multiple
+        self.linear = make_head(full_head.in_features, self.padded_to, weight.device, weight.dtype)
+        with torch.no_grad():
+            self.linear.weight[: self.classes].copy_(weight)
+            self.linear.weight[self.classes :].zero_()
+            if full_head.bias is not None:
+                self.linear.bias[: self.classes].copy_(full_head.bias)
+                self.linear.bias[self.classes :].zero_()
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.linear(features)[:, : self.classes]
 
 
 def split_classifier(model: nn.Module, probe: torch.Tensor, outputs: int | None = 1000) -> tuple[nn.Module, nn.Linear]:

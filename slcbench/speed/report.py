@@ -12,6 +12,7 @@ from slcbench.console import shown
 from slcbench.paper import PAPER_GPU, PAPER_TABLE_III_SECONDS
 from slcbench.results import Head, SpeedRow, Status, Timing
 from slcbench.speed.config import SpeedConfig
+from slcbench.speed.nvml import CLOCK_MOVE_TOLERANCE_PCT, NOT_THROTTLING
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -68,8 +69,20 @@ def sampling_summary(config: SpeedConfig) -> str:
     return f"k=1: {samples}; {paired} ({', '.join(warmup) or 'warm-up: the untimed first call of each row'})"
 
 
-def run_header(config: SpeedConfig, environment: dict[str, Any]) -> str:
-    """The line printed before a sweep: device, precision, timing, protocol (and whether it is the paper's)."""
+def gpu_note(state: dict[str, Any]) -> str:
+    """What NVML will record of this run, in one phrase for the header (said once, not per row)."""
+    if not state.get("nvml"):
+        return f"no NVML ({shown(state.get('unavailable'))}): clock, throttle and energy fields are null"
+    locked = {True: "clocks locked", False: "clocks not locked", None: "clock lock unknown"}[state.get("clocks_locked")]
+    energy = "energy counter" if state.get("energy_counter") else "no energy counter: energy fields are null"
+    others = state.get("other_processes") or []
+    warning = f" · [bold yellow]{len(others)} other process(es) on the GPU[/]" if others else ""
+    return f"NVML: {locked}, {energy}{warning}"
+
+
+def run_header(config: SpeedConfig, environment: dict[str, Any], gpu_state: dict[str, Any] | None = None) -> str:
+    """The line printed before a sweep: device, precision, timing, protocol (and whether it is the paper's),
+    and what NVML will record (``gpu_state``)."""
     protocol = config.protocol
     label = (
         "paper protocol"
@@ -80,12 +93,33 @@ def run_header(config: SpeedConfig, environment: dict[str, Any]) -> str:
     return (
         f"[bold]slcbench speed[/] on {shown(environment['device_name'])} · {config.precision.value} · "
         f"{config.timing.value} timing · batch {protocol.batch_size} · {threads} CPU thread(s) · "
-        f"{sampling_summary(config)} · {label}"
+        f"{sampling_summary(config)} · {label}" + (f" · {gpu_note(gpu_state)}" if gpu_state is not None else "")
     )
 
 
 def row_label(row: SpeedRow) -> str:
     return f"{row.arch} k={format_class_count(row.classes)} {row.head.value}"
+
+
+def gpu_notes(rows: Sequence[SpeedRow], gpu_state: dict[str, Any], *, energy_asked: bool) -> list[str]:
+    """Warnings from NVML: other processes on the GPU, rows whose clock moved or that throttled, and an
+    energy window asked for where there is no counter to read."""
+    notes = []
+    others = gpu_state.get("other_processes") or []
+    if others:
+        pids = ", ".join(str(p["pid"]) for p in others)
+        notes.append(f"{len(others)} other process(es) were on the GPU at the start (pid {pids}): rows may be slowed")
+    flagged = [r for r in rows if r.status is Status.ok and r.flagged]
+    if flagged:
+        reasons = sorted({n for r in flagged for n in r.throttle_reasons or [] if n not in NOT_THROTTLING})
+        throttled = f" ({', '.join(reasons)})" if reasons else ""
+        notes.append(
+            f"{len(flagged)} row(s) flagged (!): the SM clock moved more than {CLOCK_MOVE_TOLERANCE_PCT:g}% during "
+            f"the row, or the GPU throttled{throttled}; 'flagged' in the results"
+        )
+    if energy_asked and gpu_state.get("nvml") and not gpu_state.get("energy_counter"):
+        notes.append("--energy: this GPU has no total-energy counter in NVML; the energy fields are null")
+    return notes
 
 
 def spread_notes(rows: Sequence[SpeedRow], max_warmup_s: float) -> list[str]:
@@ -117,6 +151,15 @@ def spread_notes(rows: Sequence[SpeedRow], max_warmup_s: float) -> list[str]:
     return notes
 
 
+def _sm_clock_cell(row: SpeedRow) -> str:
+    text = _fmt(row.sm_clock_mhz, 0)
+    return f"[yellow]{text} ![/]" if row.flagged else text
+
+
+def _head_cell(row: SpeedRow) -> str:
+    return f"{row.head.value} ({format_class_count(row.padded_to)})" if row.padded_to else row.head.value
+
+
 def _iqr_cell(row: SpeedRow) -> str:
     if row.iqr_pct is None:
         return "—"
@@ -141,6 +184,9 @@ _SPEED_COLUMNS: list[tuple[str, Callable[[SpeedRow], str], Callable[[SpeedRow], 
     ("head ms", lambda r: _fmt(r.head_ms), None),
     ("head floor ms", lambda r: _fmt(r.head_floor_ms), lambda r: r.head_floor_ms is not None),
     ("peak MiB", lambda r: _fmt(r.peak_mem_mib, 0), lambda r: r.peak_mem_mib is not None),
+    ("SM MHz", lambda r: _sm_clock_cell(r), lambda r: r.sm_clock_mhz is not None),
+    ("mJ/batch", lambda r: _fmt(r.energy_mj_per_batch, 1), lambda r: r.energy_mj_per_batch is not None),
+    ("energy ratio", lambda r: _fmt_speedup(r.energy_ratio), lambda r: r.energy_ratio is not None),
 ]
 
 
@@ -158,7 +204,7 @@ def speed_table(rows: Sequence[SpeedRow], *, title: str) -> Table:
         if previous_arch is not None and row.arch != previous_arch:
             table.add_section()
         previous_arch = row.arch
-        cells = [shown(row.arch) if row.head is Head.full else "", format_class_count(row.classes), row.head.value]
+        cells = [shown(row.arch) if row.head is Head.full else "", format_class_count(row.classes), _head_cell(row)]
         if row.status is not Status.ok:
             label = "[bold red]OOM[/]" if row.status is Status.oom else "[bold red]failed[/]"
             table.add_row(*cells, label, *["—"] * (len(columns) - 1))

@@ -1,8 +1,10 @@
 """The speed sweep: per architecture one trunk, per class count a fresh k-unit head, every row timed.
 
 For each class count k a k-unit head is allocated on the device; the whole forward pass
-head(trunk(x)) is timed, then the head alone, and (with ``query``) the full-head model answering
-single-class queries. SLC speedup = time(k) / time(k=1). A row that runs out of memory or fails is
+head(trunk(x)) is timed, then the head alone, then (``pad_head``) the same with the head padded, and
+(``query``) the model answering single-class queries with each query head. SLC speedup =
+time(k) / time(k=1). Where NVML reports on the GPU, each row records what the GPU did while it was
+timed and (``energy_window_s``) the energy of its batches. A row that runs out of memory or fails is
 kept with its status and error, and the sweep goes on.
 """
 
@@ -12,17 +14,26 @@ import contextlib
 import gc
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import nn
 
 from slcbench.errors import SlcbenchError
 from slcbench.paper import paper_reference
-from slcbench.results import Head, Measurement, SpeedRow, Status, Timing
+from slcbench.results import QUERY_HEADS, Head, Measurement, SpeedRow, Status, Timing
 from slcbench.speed.architectures import ARCH_SOURCES, ArchSpec, build_model
 from slcbench.speed.config import Precision, SpeedConfig
-from slcbench.speed.heads import QueryHead, make_head, split_classifier
+from slcbench.speed.heads import PaddedHead, make_head, make_query_head, split_classifier
+from slcbench.speed.nvml import (
+    SAMPLE_INTERVAL_S,
+    NvmlGpu,
+    NvmlUnavailable,
+    Sampler,
+    fit_power,
+    open_gpu,
+    row_validity,
+)
 from slcbench.speed.timing import PairedTiming, Timer, measure_copy_bandwidth_gbs, timer_for
 from slcbench.stats import median_interval
 
@@ -44,9 +55,11 @@ class SweepParts:
 
     build_model: Callable[[ArchSpec, torch.device], nn.Module] = build_model
     make_head: Callable[[int, int, torch.device, torch.dtype], nn.Linear] = make_head
-    query_head: Callable[[nn.Linear, torch.Tensor], nn.Module] = QueryHead
+    query_head: Callable[[Head, nn.Linear, torch.Tensor], nn.Module] = make_query_head
     timer_for: Callable[[torch.device], Timer] = timer_for
     bandwidth_gbs: Callable[[torch.device], float | None] = _bandwidth_gbs
+    open_gpu: Callable[[torch.device], NvmlGpu] = open_gpu  # raises NvmlUnavailable where NVML cannot report
+    sample_interval_s: float = SAMPLE_INTERVAL_S  # between NVML readings
 
 
 @contextlib.contextmanager
@@ -137,15 +150,24 @@ def blank_row(config: SpeedConfig, arch: str, classes: int, head: Head) -> Speed
 class _Bench:
     """Per-architecture state: the trunk on the device, a static noise input, and the timing settings."""
 
-    def __init__(self, config: SpeedConfig, spec: ArchSpec, parts: SweepParts, bandwidth_gbs: float | None) -> None:
+    def __init__(
+        self,
+        config: SpeedConfig,
+        spec: ArchSpec,
+        parts: SweepParts,
+        bandwidth_gbs: float | None,
+        sampler: Sampler | None = None,
+    ) -> None:
         self.config = config
         self.spec = spec
         self.parts = parts
         self.device = torch.device(config.device)
         self.dtype = DTYPES[config.precision]
         self.bandwidth_gbs = bandwidth_gbs
+        self.sampler = sampler
         self.timer = parts.timer_for(self.device)
         self.reference: Callable[[], torch.Tensor] | None = None  # the k=1 forward, once it ran
+        self.reference_energy_mj: float | None = None  # the k=1 row's energy per batch
         torch.manual_seed(config.seed)
         size = spec.input_size
         memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
@@ -204,18 +226,52 @@ class _Bench:
             torch.cuda.synchronize(self.device)
         return (time.perf_counter() - start) * 1e3
 
+    def _head(self, row: SpeedRow, full_head: nn.Linear) -> nn.Module:
+        """The module that computes this row's top layer from the full k-unit head."""
+        if row.head is Head.padded:
+            assert self.config.pad_head is not None
+            padded = PaddedHead(full_head, self.config.pad_head)
+            row.padded_to = padded.padded_to
+            return padded
+        if row.head in QUERY_HEADS:
+            generator = torch.Generator(device="cpu").manual_seed(self.config.seed)
+            query = torch.randint(0, row.classes, (self.config.protocol.batch_size,), generator=generator)
+            return self.parts.query_head(row.head, full_head, query)
+        return full_head
+
+    def _gpu_record(self, row: SpeedRow, forward: Callable[[], torch.Tensor], start_s: float) -> SpeedRow:
+        """The row with what NVML saw since ``start_s`` and, with an energy window, its energy per batch."""
+        assert self.sampler is not None
+        sustained = None
+        if self.config.energy_window_s and self.sampler.gpu.has_energy_counter and row.batch_ms:
+            sustained = self.timer.sustain(
+                forward,
+                seconds=self.config.energy_window_s,
+                call_ms=row.batch_ms,
+                use_graph=self.config.timing is Timing.graph,
+                min_sample_ms=self.config.min_sample_ms,
+            )
+        readings = self.sampler.take(start_s, self.sampler.now())  # the timer's ``now`` is the sampler's clock
+        row = replace(row, **asdict(row_validity(readings)))
+        fit = None if sustained is None else fit_power(readings, sustained.start_s, sustained.end_s)
+        if fit is not None and sustained is not None:
+            row.avg_power_w, row.energy_window_s = fit.avg_power_w, fit.span_s
+            row.energy_mj_per_batch = fit.avg_power_w * sustained.call_ms  # W x ms = mJ
+            if row.classes == 1 and row.head is Head.full:
+                self.reference_energy_mj = row.energy_mj_per_batch
+            elif self.reference_energy_mj:
+                row.energy_ratio = row.energy_mj_per_batch / self.reference_energy_mj
+        return row
+
     def measure(self, classes: int, head_kind: Head, full_head: nn.Linear) -> SpeedRow:
         row = self.new_row(classes, head_kind)
-        head: nn.Module = full_head
-        if head_kind is Head.query:
-            generator = torch.Generator(device="cpu").manual_seed(self.config.seed)
-            query = torch.randint(0, classes, (self.config.protocol.batch_size,), generator=generator)
-            head = self.parts.query_head(full_head, query)
+        head = self._head(row, full_head)
 
         def forward() -> torch.Tensor:
             return head(self.trunk(self.input))
 
         row.first_call_ms = self._first_call_ms(forward)
+        start_s = self.sampler.now() if self.sampler is not None else 0.0
         if self.device.type == "cuda":
             # Peak of steady-state inference (weights, activations, graph pool), not of cuDNN's
             # one-time autotuning workspaces during the first call.
@@ -235,12 +291,14 @@ class _Bench:
                 reference_ms=list(paired.reference.samples_ms),
                 converged=paired.converged,
             )
-        if head_kind is Head.full:
+        if head_kind in (Head.full, Head.padded):
             head_time = self._time(lambda: head(self.features))
             row.head_ms, row.head_ms_ci = head_time.median, median_interval(head_time.samples_ms).bounds()
-            row.head_bytes = sum(t.numel() * t.element_size() for t in full_head.parameters())
+            row.head_bytes = sum(t.numel() * t.element_size() for t in head.parameters())
             if self.bandwidth_gbs:
                 row.head_floor_ms = row.head_bytes / (self.bandwidth_gbs * 1e9) * 1e3
+        if self.sampler is not None:
+            row = self._gpu_record(row, forward, start_s)
         if self.device.type == "cuda":
             row.peak_mem_mib = torch.cuda.max_memory_allocated(self.device) / 2**20
         return row
@@ -262,27 +320,46 @@ def measure_rows(
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SlcbenchError("CUDA was requested but no CUDA device is available (use --device cpu or auto)")
     torch.manual_seed(config.seed)
-    rows = _sweep(config, parts, on_start or (lambda row: None))
-    while True:
-        with numerics(config.precision, device, config.cudnn_benchmark), torch.inference_mode():
-            row = next(rows, None)
-        if row is None:
-            return
-        yield row
+    sampler = _start_sampler(parts, device)
+    try:
+        rows = _sweep(config, parts, on_start or (lambda row: None), sampler)
+        while True:
+            with numerics(config.precision, device, config.cudnn_benchmark), torch.inference_mode():
+                row = next(rows, None)
+            if row is None:
+                return
+            yield row
+    finally:
+        if sampler is not None:
+            sampler.stop()
 
 
-def _sweep(config: SpeedConfig, parts: SweepParts, on_start: RowStarted) -> Iterator[SpeedRow]:
+def _start_sampler(parts: SweepParts, device: torch.device) -> Sampler | None:
+    """A running sampler of the device's NVML readings, or None where NVML cannot report (the run's
+    ``gpu_state`` says why)."""
+    try:
+        return Sampler(parts.open_gpu(device), parts.sample_interval_s).start()
+    except NvmlUnavailable:
+        return None
+
+
+def _sweep(config: SpeedConfig, parts: SweepParts, on_start: RowStarted, sampler: Sampler | None) -> Iterator[SpeedRow]:
     bandwidth = parts.bandwidth_gbs(torch.device(config.device))
     for spec in config.archs:
-        yield from _run_arch(config, spec, parts, bandwidth, on_start)
+        yield from _run_arch(config, spec, parts, bandwidth, on_start, sampler)
 
 
 def _run_arch(
-    config: SpeedConfig, spec: ArchSpec, parts: SweepParts, bandwidth: float | None, on_start: RowStarted
+    config: SpeedConfig,
+    spec: ArchSpec,
+    parts: SweepParts,
+    bandwidth: float | None,
+    on_start: RowStarted,
+    sampler: Sampler | None,
 ) -> Iterator[SpeedRow]:
     device = torch.device(config.device)
     try:
-        bench = _Bench(config, spec, parts, bandwidth)
+        bench = _Bench(config, spec, parts, bandwidth, sampler)
     except Exception as exc:
         for k, heads in config.heads.items():
             for kind in heads:

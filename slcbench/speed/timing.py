@@ -138,6 +138,21 @@ class PairedTiming:
 
 
 @dataclass(frozen=True)
+class Sustained:
+    """A window of back-to-back calls: its host start and end (``Timer.now``), the calls made and the
+    device's time for all of them."""
+
+    start_s: float
+    end_s: float
+    calls: int
+    device_ms: float
+
+    @property
+    def call_ms(self) -> float:
+        return self.device_ms / self.calls
+
+
+@dataclass(frozen=True)
 class Timer:
     """Times calls on one device.
 
@@ -291,6 +306,26 @@ class Timer:
             ratio=interval,
             converged=converged,
         )
+
+    def sustain(
+        self, run: Callable[[], object], *, seconds: float, call_ms: float, use_graph: bool, min_sample_ms: float = 0.0
+    ) -> Sustained:
+        """Call ``run`` back to back for at least ``seconds`` of the device's time, ``call_ms`` being the time
+        of one call, with one mark before the first call and one after the last: a window of steady work
+        (for reading an energy counter beside it). With ``use_graph``, as ``time`` captures and replays it."""
+        replay, calls = run, 1
+        if use_graph:
+            if self.capture is None:
+                raise ValueError("graph timing needs a capture (CUDA graphs need a CUDA device)")
+            replay, calls, _ = self._graph(run, min_sample_ms)
+        runs = max(1, math.ceil(seconds * 1e3 / (max(call_ms, 1e-6) * calls)))
+        start = self.now()
+        marks = [self.clock.mark()]
+        for _ in range(runs):
+            replay()
+        marks.append(self.clock.mark())
+        device_ms = sum(self.clock.durations_ms(marks))  # synchronises
+        return Sustained(start_s=start, end_s=self.now(), calls=runs * calls, device_ms=device_ms)
 
     def _graph(self, run: Callable[[], object], min_sample_ms: float) -> tuple[Callable[[], None], int, Warmup]:
         """``run`` captured as a CUDA graph, unrolled to ``min_sample_ms`` when that is set."""

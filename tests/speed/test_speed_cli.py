@@ -13,8 +13,9 @@ runner = CliRunner()
 
 
 def test_cli_speed_writes_csv_and_json_and_never_overwrites(tmp_path):
-    options = "--arch resnet18 --classes 1,2^8 --device cpu --batch-size 2 --batches 2 --warmup 0 --ci-target 0"
-    args = ["speed", *options.split(), "--query", "-o", str(tmp_path / "out")]
+    tiny = "python:tests.speed.models:tiny_cnn"  # milliseconds a row: six rows, twice, in about a second
+    options = f"--arch {tiny} --classes 1,2^8 --device cpu --batch-size 2 --batches 2 --warmup 0 --ci-target 0"
+    args = ["speed", *options.split(), "--query", "--pad-head", "7", "-o", str(tmp_path / "out")]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     second = runner.invoke(app, args)
@@ -31,7 +32,21 @@ def test_cli_speed_writes_csv_and_json_and_never_overwrites(tmp_path):
     assert payload["settings"]["settle_pct"] is None and payload["settings"]["min_sample_ms"] == 0.0
     assert all(r["calls_per_sample"] == 1 and r["warmup_calls"] == 0 for r in payload["rows"])
     assert payload["environment"]["torch"] == torch.__version__
-    assert [(r["classes"], r["head"]) for r in payload["rows"]] == [(1, "full"), (256, "full"), (256, "query")]
+    assert [(r["classes"], r["head"], r["padded_to"]) for r in payload["rows"]] == [
+        (1, "full", None),
+        (256, "full", None),
+        (256, "padded", 259),
+        (256, "query", None),
+        (256, "full-gather", None),
+        (256, "adaptive-softmax", None),
+    ]
+    # A CPU run: no NVML, said once in the header; every GPU field null in the files.
+    assert payload["gpu_state"] == {"nvml": False, "unavailable": "a CPU run"}
+    assert first.output.count("no NVML (a CPU run)") == 1
+    gpu_fields = ("sm_clock_mhz", "throttle_reasons", "flagged", "energy_mj_per_batch", "avg_power_w", "energy_ratio")
+    assert all(r[name] is None for r in payload["rows"] for name in gpu_fields)
+    assert "throttle_reasons" in header and "energy_mj_per_batch" in header
+    assert payload["settings"]["pad_head"] == 7 and payload["settings"]["energy_window_s"] == 0.0
 
 
 @pytest.mark.parametrize(
@@ -45,6 +60,7 @@ def test_cli_speed_writes_csv_and_json_and_never_overwrites(tmp_path):
         (["--precision", "tf32"], "--precision tf32 needs a CUDA device"),
         (["--min-sample-ms", "-1"], "--min-sample-ms must be between 0 and 1000, got -1"),
         (["--min-sample-ms", "nan"], "--min-sample-ms must be between 0 and 1000, got nan"),
+        (["--pad-head", "1"], "--pad-head must be between 2 and 1024, got 1"),
     ],
 )
 def test_cli_speed_errors_are_one_line(args, message, tmp_path):

@@ -6,7 +6,7 @@ from slcbench.results import Head, SpeedRow, Timing
 from slcbench.speed.architectures import resolve_arch
 from slcbench.speed.config import SpeedConfig
 from slcbench.speed.protocol import PAPER_PROTOCOL, Protocol
-from slcbench.speed.report import sampling_summary, speed_table, spread_notes
+from slcbench.speed.report import gpu_note, gpu_notes, sampling_summary, speed_table, spread_notes
 
 
 def row(timing, iqr_pct, settled):
@@ -81,3 +81,39 @@ def test_the_header_says_how_rows_are_sampled():
         "(≥ 20 warm-up calls, ≥ 0.3 s, until steady within 0.25% (≤ 2 s))"
     )
     assert graph.settings()["min_sample_ms"] == 3.0 and graph.settings()["settle_pct"] == 0.25
+
+
+def test_flagged_rows_energy_and_padded_heads_show_in_the_table_and_notes():
+    rows = [row(Timing.graph, 0.1, True), row(Timing.graph, 0.1, True), row(Timing.graph, 0.1, True)]
+    rows[0].sm_clock_mhz, rows[0].flagged, rows[0].energy_mj_per_batch = 1980.0, False, 120.0
+    rows[1].sm_clock_mhz, rows[1].flagged, rows[1].throttle_reasons = 1650.0, True, ["sw_power_cap"]
+    rows[1].energy_mj_per_batch, rows[1].energy_ratio = 150.0, 1.25
+    rows[2].head, rows[2].classes, rows[2].padded_to = Head.padded, 370727, 370728
+    text = rendered(rows)
+    assert "SM MHz" in text and "1980" in text and "1650 !" in text
+    assert "mJ/batch" in text and "120.0" in text and "energy ratio" in text and "×1.25" in text
+    assert "padded (370728)" in text and "2^18.5" in text
+    state = {"nvml": True, "other_processes": [{"pid": 4242, "used_memory_mib": 900.0}], "energy_counter": True}
+    assert gpu_notes(rows, state, energy_asked=True) == [
+        "1 other process(es) were on the GPU at the start (pid 4242): rows may be slowed",
+        "1 row(s) flagged (!): the SM clock moved more than 2% during the row, or the GPU throttled (sw_power_cap); "
+        "'flagged' in the results",
+    ]
+    no_counter = {"nvml": True, "energy_counter": False}
+    assert gpu_notes([], no_counter, energy_asked=True) == [
+        "--energy: this GPU has no total-energy counter in NVML; the energy fields are null"
+    ]
+    assert gpu_notes([], no_counter, energy_asked=False) == []
+
+
+def test_the_header_says_once_what_nvml_records():
+    assert gpu_note({"nvml": False, "unavailable": "a CPU run"}) == (
+        "no NVML (a CPU run): clock, throttle and energy fields are null"
+    )
+    state = {"nvml": True, "clocks_locked": False, "energy_counter": True, "other_processes": []}
+    assert gpu_note(state) == "NVML: clocks not locked, energy counter"
+    state.update(clocks_locked=None, energy_counter=False, other_processes=[{"pid": 1}])
+    assert gpu_note(state) == (
+        "NVML: clock lock unknown, no energy counter: energy fields are null · "
+        "[bold yellow]1 other process(es) on the GPU[/]"
+    )

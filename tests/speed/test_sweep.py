@@ -1,6 +1,8 @@
 """The speed sweep on the CPU: every row, speedups, what warm-up did, and failures that keep their rows."""
 
 import json
+import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,8 +12,11 @@ from slcbench.errors import SlcbenchError
 from slcbench.results import Head, Measurement, SpeedRow, Status, Timing
 from slcbench.speed.architectures import resolve_arch
 from slcbench.speed.config import Precision, SpeedConfig
+from slcbench.speed.nvml import NvmlGpu
 from slcbench.speed.protocol import CPU_QUICK_PROTOCOL, Protocol
 from slcbench.speed.sweep import SweepParts, measure_rows
+from slcbench.speed.timing import HostClock, Sustained, Timer
+from tests.speed.nvml_stand_in import StandInNvml, constant, energy_counter
 
 TINY = "python:tests.speed.models:tiny_cnn"
 
@@ -30,8 +35,17 @@ def tiny_config(**overrides):
 
 def test_rows_on_cpu_come_with_every_head_and_speedups():
     rows = list(measure_rows(tiny_config()))
-    assert [(r.classes, r.head) for r in rows] == [(1, "full"), (1000, "full"), (1000, "query")]
+    assert [(r.classes, r.head) for r in rows] == [
+        (1, "full"),
+        (1000, "full"),
+        (1000, "query"),
+        (1000, "full-gather"),
+        (1000, "adaptive-softmax"),
+    ]
     assert all(r.status is Status.ok and r.timing is Timing.eager for r in rows)
+    # No NVML on the CPU: every GPU field is null.
+    assert all(r.sm_clock_mhz is None and r.throttle_reasons is None and r.flagged is None for r in rows)
+    assert all(r.energy_mj_per_batch is None and r.energy_ratio is None for r in rows)
     # The k=1 reference: its 2 samples; the others: 6 A-B-B-A blocks against it, 12 samples a side.
     assert (len(rows[0].samples_ms), rows[0].speedup, rows[0].speedup_ci) == (2, 1.0, [1.0, 1.0])
     for row in rows[1:]:
@@ -44,6 +58,57 @@ def test_rows_on_cpu_come_with_every_head_and_speedups():
         assert row.batch_ms_ci[0] <= row.batch_ms <= row.batch_ms_ci[1] and row.converged is None
     assert rows[1].head_bytes == (512 * 1000 + 1000) * 4
     assert rows[1].example_ms == pytest.approx(rows[1].batch_ms / 2)
+    assert all(r.head_ms is None for r in rows[2:])  # the head alone is timed for the k-unit head only
+
+
+def test_a_padded_head_is_timed_beside_the_unpadded_one_where_k_is_not_a_multiple():
+    config = tiny_config(classes=(1, 1000, 1001), query=False, pad_head=8)
+    assert config.heads == {1: (Head.full,), 1000: (Head.full,), 1001: (Head.full, Head.padded)}
+    rows = list(measure_rows(config))
+    padded = rows[-1]
+    assert (padded.classes, padded.head, padded.padded_to) == (1001, "padded", 1008)
+    assert padded.head_bytes == (512 * 1008 + 1008) * 4 and padded.head_ms > 0 and padded.speedup > 0
+    assert rows[-2].padded_to is None
+
+
+def stand_in_gpu(**scripts):
+    # Read every millisecond: the tiny model's rows last a few milliseconds without an energy window.
+    return SweepParts(open_gpu=lambda _device: NvmlGpu(StandInNvml(**scripts), "gpu0"), sample_interval_s=0.001)
+
+
+class SteadyWindow(Timer):
+    """A CPU timer whose energy window is known: it lasts ``seconds`` and holds 1000 calls."""
+
+    def sustain(self, run, *, seconds, call_ms, use_graph, min_sample_ms=0.0):
+        start = self.now()
+        time.sleep(seconds)
+        return Sustained(start_s=start, end_s=self.now(), calls=1000, device_ms=seconds * 1e3)
+
+
+def test_rows_record_what_a_stand_in_gpu_reported_and_their_energy():
+    start = time.perf_counter()
+    parts = replace(
+        stand_in_gpu(sm_mhz=constant(1980), energy_mj=energy_counter(250.0, 0.02, start)),
+        timer_for=lambda _device: SteadyWindow(HostClock()),
+    )
+    rows = list(measure_rows(tiny_config(query=False, energy_window_s=0.4), parts=parts))
+    for row in rows:
+        assert (row.sm_clock_mhz, row.sm_clock_min_mhz, row.sm_clock_moved_pct) == (1980, 1980, 0.0)
+        assert (row.memory_clock_mhz, row.temperature_c, row.power_w) == (2619, 40, 300.0)
+        assert row.throttle_reasons == [] and row.flagged is False and row.gpu_samples >= 10
+        # The counter adds 250 W in 20 ms steps; the fit over the window's updates recovers it.
+        assert row.avg_power_w == pytest.approx(250.0, rel=0.05) and 0.24 <= row.energy_window_s <= 0.5
+        assert row.energy_mj_per_batch == pytest.approx(row.avg_power_w * 0.4)  # W x (400 ms / 1000 calls)
+        json.dumps(row.to_dict(), allow_nan=False)
+    assert rows[0].energy_ratio is None
+    assert rows[1].energy_ratio == pytest.approx(rows[1].energy_mj_per_batch / rows[0].energy_mj_per_batch)
+
+
+def test_a_throttling_gpu_flags_every_row_and_no_energy_is_read_without_a_window():
+    parts = stand_in_gpu(reasons=constant(0x4))  # sw_power_cap throughout
+    rows = list(measure_rows(tiny_config(query=False), parts=parts))
+    assert all(r.throttle_reasons == ["sw_power_cap"] and r.flagged is True for r in rows)
+    assert all(r.energy_mj_per_batch is None and r.avg_power_w is None for r in rows)
 
 
 def test_each_row_is_announced_before_it_is_measured():
@@ -82,6 +147,8 @@ def test_an_architecture_that_cannot_be_built_keeps_all_its_rows():
         (1, "full", "failed"),
         (1000, "full", "failed"),
         (1000, "query", "failed"),
+        (1000, "full-gather", "failed"),
+        (1000, "adaptive-softmax", "failed"),
     ]
     assert rows[0].error == "ValueError: no such weights"
 
@@ -106,6 +173,8 @@ def test_a_failing_query_row_keeps_the_full_row_of_its_class_count():
         (1, "full", "ok"),
         (1000, "full", "ok"),
         (1000, "query", "oom"),
+        (1000, "full-gather", "oom"),
+        (1000, "adaptive-softmax", "oom"),
     ]
     assert rows[1].speedup is not None and rows[1].batch_ms > 0
 

@@ -239,3 +239,21 @@ def test_paired_graph_timing_captures_each_side_and_divides_per_call():
     assert paired.timed.calls_per_sample == paired.reference.calls_per_sample == 10
     assert paired.timed.samples_ms == pytest.approx((call_s * 1e3,) * 12)
     assert paired.ratio.estimate == pytest.approx(1.0)
+
+
+def test_a_sustained_window_runs_back_to_back_for_at_least_its_seconds():
+    call_s = 2.0**-11
+    clock = FakeClock([])
+    clock.now = 5.0
+    timer, captured = fake_timer(clock, lambda calls: calls * call_s)
+    window = timer.sustain(
+        lambda: None, seconds=0.1, call_ms=call_s * 1e3, use_graph=True, min_sample_ms=10 * call_s * 1e3
+    )
+    # Unrolled as for timing (10 calls a replay); ceil(100 ms / 4.88 ms) = 21 replays, one mark each side.
+    assert captured == [1, 10] and window.calls == 210
+    assert window.device_ms == pytest.approx(210 * call_s * 1e3) and window.call_ms == pytest.approx(call_s * 1e3)
+    assert window.end_s - window.start_s == pytest.approx(window.device_ms / 1e3)
+    eager_clock = FakeClock(lambda i: 0.003)
+    eager, _ = fake_timer(eager_clock)
+    window = eager.sustain(eager_clock.advance, seconds=0.1, call_ms=3.0, use_graph=False)
+    assert window.calls == eager_clock.calls == 34 and window.call_ms == pytest.approx(3.0)
