@@ -8,12 +8,14 @@ a full disk or Ctrl-C can never leave a half-written results file or destroy an 
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from slcbench.errors import OutputExistsError, SlcbenchError
 from slcbench.formats import Output
@@ -180,3 +182,23 @@ def new_results_stem(folder: Path | str, prefix: str, suffixes: tuple[str, ...])
         if not any(stem.with_name(stem.name + s).exists() for s in suffixes):
             return stem
     raise SlcbenchError(f"could not find a free file name for {base} in {folder}")
+
+
+def read_json(path: Path) -> Any:
+    """The JSON value in the file at ``path``; SlcbenchError naming the file when it cannot be read as JSON."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except IsADirectoryError:
+        raise SlcbenchError(f"{path} is a folder, not a results file") from None
+    except OSError as exc:
+        raise SlcbenchError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise SlcbenchError(f"{path} is not a text file (expected JSON)") from None
+    if not text.strip():
+        raise SlcbenchError(f"{path} is empty")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SlcbenchError(f"{path} is not JSON ({exc.msg} at line {exc.lineno})") from None
+    except (ValueError, RecursionError) as exc:  # a 5000-digit number, or arrays nested 100,000 deep
+        raise SlcbenchError(f"{path} is not JSON that slcbench can read ({type(exc).__name__})") from None

@@ -214,6 +214,11 @@ class SpeedRow:
     blocks: int | None = None  # A-B-B-A blocks timed against the k=1 reference
     speedup_half_width_pct: float | None = None
     converged: bool | None = None  # adaptive sampling reached its target width (None: no target)
+    worker_host: str | None = None  # the machine whose worker measured the row
+    worker_pid: int | None = None  # ... and its process
+    worker_job: str | None = None  # the scheduler's name for that work (a Slurm array task, a Ray task id)
+    gpu_index: int | None = None  # on CUDA, the GPU as the machine numbers it
+    gpu_uuid: str | None = None  # ... and its UUID (as ``nvidia-smi -L`` shows it)
     ratio_samples: list[float] = field(default_factory=list)  # one ratio per A-B-B-A block
     reference_samples_ms: list[float] = field(default_factory=list)  # the k=1 samples interleaved with this row's
     samples_ms: list[float] = field(default_factory=list)
@@ -369,15 +374,25 @@ def _typed(annotation: Any, value: Any) -> Any:
 
 
 def speed_document(
-    *, settings: dict[str, Any], rows: list[SpeedRow], environment: dict[str, Any], created: str, command: str
+    *,
+    settings: dict[str, Any],
+    rows: list[SpeedRow],
+    environment: dict[str, Any],
+    created: str,
+    command: str,
+    execution: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The JSON document of one speed run: its environment, every setting, every row with raw samples."""
-    return {
+    """The JSON document of one speed run: its environment, every setting, how and where it ran
+    (``execution``: the executor, whether the sweep completed, each configuration's worker), every row
+    with raw samples."""
+    document = {
         "kind": ResultsKind.speed.value,
         "schema_version": SPEED_SCHEMA_VERSION,
         "created": created,
         "command": command,
         "environment": environment,
         "settings": settings,
-        "rows": [row.to_dict() for row in rows],
     }
+    if execution is not None:
+        document["execution"] = execution
+    return document | {"rows": [row.to_dict() for row in rows]}

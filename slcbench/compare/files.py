@@ -19,7 +19,6 @@ Unreadable files, unknown kinds, empty files and duplicate rows raise SlcbenchEr
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from slcbench.errors import SlcbenchError
+from slcbench.io import read_json
 from slcbench.results import (
     ENVIRONMENT_FIELDS,
     SPEED_SCHEMA_VERSIONS_READ,
@@ -145,22 +145,7 @@ def _pooled(rows: list[ComparedRow]) -> ComparedRow:
 def load_results(path: Path | str) -> ResultsFile:
     """Read and validate one results file; SlcbenchError (naming the file) when it cannot be used."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except IsADirectoryError:
-        raise SlcbenchError(f"{path} is a folder, not a results file") from None
-    except OSError as exc:
-        raise SlcbenchError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise SlcbenchError(f"{path} is not a text file (expected JSON)") from None
-    if not text.strip():
-        raise SlcbenchError(f"{path} is empty")
-    try:
-        payload = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SlcbenchError(f"{path} is not JSON ({exc.msg} at line {exc.lineno})") from None
-    except (ValueError, RecursionError) as exc:  # a 5000-digit number, or arrays nested 100,000 deep
-        raise SlcbenchError(f"{path} is not JSON that slcbench can read ({type(exc).__name__})") from None
+    payload = read_json(path)
     if isinstance(payload, dict) and payload.get("kind") == ResultsKind.speed:
         return _load_speed(path, payload)
     if (

@@ -1,5 +1,8 @@
 """Small models for the sweep's tests, built through ``--arch python:tests.speed.models:NAME``."""
 
+import os
+import signal
+
 from torch import nn
 
 
@@ -17,3 +20,71 @@ def tiny_cnn() -> nn.Module:
 
 
 tiny_cnn.input_size = 32  # type: ignore[attr-defined]
+
+
+def tiny_cnn_wide() -> nn.Module:
+    """A second small architecture: a wider convolution and a 2048-unit top layer's input."""
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(128, 1024),
+        nn.ReLU(),
+        nn.Linear(1024, 1000),
+    )
+
+
+tiny_cnn_wide.input_size = 32  # type: ignore[attr-defined]
+
+
+def killed_worker() -> nn.Module:
+    """Kills the process that builds it with SIGKILL, as the out-of-memory killer would: only for workers."""
+    os.kill(os.getpid(), signal.SIGKILL)
+    raise AssertionError("unreachable: SIGKILL cannot be caught")
+
+
+killed_worker.input_size = 32  # type: ignore[attr-defined]
+
+
+def _log_build(name: str) -> None:
+    """Append ``name`` to the file SLCBENCH_TEST_BUILDS names (when set): which models a test's run built."""
+    log = os.environ.get("SLCBENCH_TEST_BUILDS")
+    if log:
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(name + "\n")
+
+
+def _first_time(name: str) -> bool:
+    """True the first time ``name`` is asked in the folder SLCBENCH_TEST_MARKERS names, False afterwards."""
+    marker = os.path.join(os.environ["SLCBENCH_TEST_MARKERS"], name)
+    if os.path.exists(marker):
+        return False
+    open(marker, "w").close()
+    return True
+
+
+def counted_cnn() -> nn.Module:
+    """``tiny_cnn``, logging that it was built."""
+    _log_build("counted_cnn")
+    return tiny_cnn()
+
+
+def fails_once() -> nn.Module:
+    """Raises on its first build (its rows fail), builds ``tiny_cnn`` afterwards."""
+    _log_build("fails_once")
+    if _first_time("fails_once"):
+        raise RuntimeError("a build failure for the test")
+    return tiny_cnn()
+
+
+def interrupted_once() -> nn.Module:
+    """Ctrl-C on its first build, as if pressed while it was being measured; ``tiny_cnn`` afterwards."""
+    _log_build("interrupted_once")
+    if _first_time("interrupted_once"):
+        raise KeyboardInterrupt
+    return tiny_cnn()
+
+
+for _factory in (counted_cnn, fails_once, interrupted_once):
+    _factory.input_size = 32  # type: ignore[attr-defined]
