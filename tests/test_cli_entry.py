@@ -66,6 +66,8 @@ TORCH_FREE_MODULES = [
     "slcbench.compare.files",
     "slcbench.results",
     "slcbench.speed.config",
+    "slcbench.speed.executors",
+    "slcbench.speed.worker",
     "slcbench.train.config",
 ]
 

@@ -28,7 +28,7 @@ import signal
 import socket
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnProcess
@@ -88,7 +88,7 @@ class Executor(Protocol):
         """Where the work runs, for the line printed before the sweep."""
         ...
 
-    def run(self, configurations: Sequence[Configuration], progress: Progress) -> Iterator[Outcome]: ...
+    def run(self, configurations: Sequence[Configuration], progress: Progress) -> Generator[Outcome, None, None]: ...
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ class InlineExecutor:
     def placement(self) -> str:
         return "this process"
 
-    def run(self, configurations: Sequence[Configuration], progress: Progress) -> Iterator[Outcome]:
+    def run(self, configurations: Sequence[Configuration], progress: Progress) -> Generator[Outcome, None, None]:
         from slcbench.speed.report import row_label
         from slcbench.speed.sweep import SweepParts, measure_rows
 
@@ -138,18 +138,13 @@ class InlineExecutor:
         worker = this_worker(config.device)  # no environment of its own: the driver's
         rows: list[SpeedRow] = []
         started = time.perf_counter()
-        for row in measure_rows(
-            config, parts=self.parts or SweepParts(), on_start=lambda r: progress.started(row_label(r))
-        ):
-            if rows and row.arch != rows[-1].arch:
-                yield Outcome(
-                    index_of[rows[-1].arch], tuple(rows), replace(worker, wall_s=time.perf_counter() - started)
-                )
-                rows, started = [], time.perf_counter()
+        on_start = lambda row: progress.started(row_label(row))
+        for row in measure_rows(config, parts=self.parts or SweepParts(), on_start=on_start):
             rows.append(row)
             progress.advance()
-        if rows:
-            yield Outcome(index_of[rows[-1].arch], tuple(rows), replace(worker, wall_s=time.perf_counter() - started))
+            if len(rows) == config.rows_per_arch:  # the architecture's last row: its configuration is done
+                yield Outcome(index_of[row.arch], tuple(rows), replace(worker, wall_s=time.perf_counter() - started))
+                rows, started = [], time.perf_counter()
 
 
 def _process_worker(connection: Connection, target: WorkerTarget, config: SpeedConfig) -> None:
@@ -250,7 +245,7 @@ class ProcessExecutor:
         on = f" on GPU {', '.join(gpus)}" if gpus else ""
         return f"a fresh process per configuration, {len(self.slots)} at a time{on}"
 
-    def run(self, configurations: Sequence[Configuration], progress: Progress) -> Iterator[Outcome]:
+    def run(self, configurations: Sequence[Configuration], progress: Progress) -> Generator[Outcome, None, None]:
         context = multiprocessing.get_context("spawn")
         pending = deque(configurations)
         free = list(self.slots)
@@ -347,7 +342,7 @@ class RayExecutor:
         where = f"the Ray cluster at {self.address}" if self.address else "a local Ray cluster"
         return f"Ray tasks on {where}, a fresh worker each, {self.parallel or 'all'} at a time"
 
-    def run(self, configurations: Sequence[Configuration], progress: Progress) -> Iterator[Outcome]:
+    def run(self, configurations: Sequence[Configuration], progress: Progress) -> Generator[Outcome, None, None]:
         import ray
 
         started_here = not ray.is_initialized()
@@ -362,7 +357,9 @@ class RayExecutor:
             if started_here:
                 ray.shutdown()
 
-    def _tasks(self, ray: Any, configurations: Sequence[Configuration], progress: Progress) -> Iterator[Outcome]:
+    def _tasks(
+        self, ray: Any, configurations: Sequence[Configuration], progress: Progress
+    ) -> Generator[Outcome, None, None]:
         if self.resources.get("num_gpus") and not ray.cluster_resources().get("GPU"):
             progress.note("the Ray cluster has no GPU now: the tasks wait until one joins it")
         remote = ray.remote(max_calls=1, max_retries=0)(self.target)
@@ -445,7 +442,7 @@ class SlurmExecutor:
         on = f" on partition {partition}" if partition else ""
         return f"a {self.cluster} job array{on}, one task per configuration"
 
-    def run(self, configurations: Sequence[Configuration], progress: Progress) -> Iterator[Outcome]:
+    def run(self, configurations: Sequence[Configuration], progress: Progress) -> Generator[Outcome, None, None]:
         import submitit
 
         if not configurations:

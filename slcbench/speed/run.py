@@ -9,6 +9,7 @@ only the configurations an earlier file lacks or holds as failed are measured ag
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -141,8 +142,9 @@ def run_speed(
         progress.begin(header, len(to_measure) * config.rows_per_arch)
         merge = _Merge(config, configurations, executor, environment, resume, command)
         try:
-            for outcome in executor.run(to_measure, progress):
-                outcomes[outcome.index] = outcome
+            with contextlib.closing(executor.run(to_measure, progress)) as finishing:  # closed: workers stopped
+                for outcome in finishing:
+                    outcomes[outcome.index] = outcome
         except KeyboardInterrupt:
             raise SweepInterrupted(merge.run(outcomes, complete=False)) from None
     return merge.run(outcomes, complete=True)

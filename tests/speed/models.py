@@ -2,6 +2,7 @@
 
 import os
 import signal
+import time
 
 from torch import nn
 
@@ -88,3 +89,14 @@ def interrupted_once() -> nn.Module:
 
 for _factory in (counted_cnn, fails_once, interrupted_once):
     _factory.input_size = 32  # type: ignore[attr-defined]
+
+
+def waits_to_be_interrupted() -> nn.Module:
+    """Writes its process id to SLCBENCH_TEST_MARKERS/waiting, then waits two minutes (to be interrupted)."""
+    with open(os.path.join(os.environ["SLCBENCH_TEST_MARKERS"], "waiting"), "w", encoding="utf-8") as handle:
+        handle.write(str(os.getpid()))
+    time.sleep(120)
+    return tiny_cnn()
+
+
+waits_to_be_interrupted.input_size = 32  # type: ignore[attr-defined]

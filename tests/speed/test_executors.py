@@ -8,6 +8,9 @@ killer would): its rows must come back failed with the reason, the others measur
 import json
 import os
 import signal
+import subprocess
+import sys
+import time
 from dataclasses import fields
 from pathlib import Path
 
@@ -58,10 +61,10 @@ class Recorded:
     def note(self, line: str) -> None: ...
 
 
-def sweep(tmp_path: Path, *options: str) -> tuple[dict, Path]:
+def sweep(tmp_path: Path, *options: str, archs: str = f"{TINY},{KILLED},{WIDE}") -> tuple[dict, Path]:
     """Run ``slcbench speed`` with the tiny, killed and wide architectures; the JSON document and its path."""
     out = tmp_path / "out"
-    result = runner.invoke(app, ["speed", "--arch", f"{TINY},{KILLED},{WIDE}", *QUICK, *options, "-o", str(out)])
+    result = runner.invoke(app, ["speed", "--arch", archs, *QUICK, *options, "-o", str(out)])
     assert result.exit_code == 0, result.output
     (path,) = out.glob("speed-*.json")
     return json.loads(path.read_text()), path
@@ -92,7 +95,7 @@ def check_merged(document: dict, path: Path, executor: str) -> list[dict]:
     assert all(SpeedRow.from_dict(r).to_dict() == r for r in rows)
     assert len(load_results(path).rows) == 6  # compare reads the merged file
     table = pd.read_csv(path.with_suffix(".csv"))
-    assert list(table["worker_pid"].dropna().astype(int).unique()) == list(pids.values())
+    assert [None if pd.isna(pid) else int(pid) for pid in table["worker_pid"]] == [r["worker_pid"] for r in rows]
     return killed
 
 
@@ -256,3 +259,32 @@ def test_a_cluster_executor_without_its_package_is_refused_in_one_line(tmp_path,
     assert result.stderr.strip().splitlines() == [
         f"slcbench: error: --executor {executor} needs {named}, which is not installed: pip install 'slcbench[cluster]'"
     ]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_workers_and_leaves_a_resumable_file(tmp_path):
+    # The driver in its own process group, as a shell runs it; Ctrl-C sends SIGINT to the whole group.
+    env = {**os.environ, "SLCBENCH_TEST_MARKERS": str(tmp_path), "PYTHONPATH": str(Path.cwd())}
+    archs = f"{TINY},{MODELS}:waits_to_be_interrupted"
+    command = [sys.executable, "-m", "slcbench", "speed", "--arch", archs, *QUICK, "--executor", "process"]
+    driver = subprocess.Popen(
+        [*command, "-o", str(tmp_path / "out")], env=env, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    waiting = tmp_path / "waiting"
+    deadline = time.monotonic() + 120
+    while not (waiting.exists() and waiting.read_text()) and driver.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.killpg(driver.pid, signal.SIGINT)
+    _, stderr = driver.communicate(timeout=60)
+    (partial,) = (tmp_path / "out").glob("speed-*.json")
+    assert driver.returncode == 130
+    assert stderr.strip().splitlines()[-1] == (
+        f"slcbench: error: interrupted; the 1 of 2 configuration(s) done are in {partial}: "
+        f"continue with --resume {partial}"
+    )
+    document = json.loads(partial.read_text())
+    assert document["execution"]["complete"] is False
+    assert [(r["arch"], r["status"]) for r in document["rows"]] == [(TINY, "ok"), (TINY, "ok")]
+    worker = int(waiting.read_text())
+    with pytest.raises(ProcessLookupError):  # the interrupted worker is gone, not left running
+        os.kill(worker, 0)
