@@ -63,12 +63,16 @@ class Configuration:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of one configuration: its rows and worker, or (``lost``) why its worker returned none."""
+    """What became of one configuration: its rows and worker, or (``lost``) why its worker returned none.
+
+    ``stamped``: the rows already carry their worker's identity (rows read back from a results file).
+    """
 
     index: int
     rows: tuple[SpeedRow, ...]
     worker: WorkerRecord
     lost: str | None = None
+    stamped: bool = False
 
 
 class Executor(Protocol):
@@ -388,7 +392,8 @@ class RayExecutor:
                         yield Outcome(configuration.index, measured.rows, replace(measured.worker, job=job))
         finally:
             for ref in running:
-                ray.cancel(ref, force=True)
+                with contextlib.suppress(Exception):  # a task that finished meanwhile cannot be cancelled
+                    ray.cancel(ref, force=True)
 
 
 def _ray_address(settings: ExecutorSettings) -> str | None:

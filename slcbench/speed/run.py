@@ -169,7 +169,9 @@ def _kept_outcomes(resume: SweepResume, configurations: list[Configuration]) -> 
             )
             if worker.environment is None:
                 worker = replace(worker, environment=resume.environment)
-            kept[configuration.index] = Outcome(configuration.index, tuple(r for r in rows if r is not None), worker)
+            kept[configuration.index] = Outcome(
+                configuration.index, tuple(r for r in rows if r is not None), worker, stamped=True
+            )
     return kept
 
 
@@ -203,7 +205,7 @@ class _Merge:
             measured = outcome.rows or tuple(
                 replace(row, status=Status.failed, error=outcome.lost) for row in _expected_rows(configuration)
             )
-            rows.extend(outcome.worker.stamp(row) for row in measured)
+            rows.extend(measured if outcome.stamped else (outcome.worker.stamp(row) for row in measured))
             worker = outcome.worker
             if worker.environment is None:
                 worker = replace(worker, environment=self.environment or {})

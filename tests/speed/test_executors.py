@@ -5,6 +5,7 @@ the middle whose worker kills itself with SIGKILL while building its model (as t
 killer would): its rows must come back failed with the reason, the others measured, in one file.
 """
 
+import importlib.util
 import json
 import os
 import signal
@@ -136,12 +137,19 @@ def test_slurm_executor_through_submitits_local_executor(tmp_path, slurm_on_this
     assert all(jobs) and len(set(jobs)) == 3 and (tmp_path / "out" / "slurm-jobs").is_dir()
 
 
-def test_slurm_parameters_carry_the_options():
+@pytest.fixture
+def sbatch_on_path(tmp_path, monkeypatch):
+    """A stand-in ``sbatch`` on the PATH (never run: the settings only look for it)."""
+    sbatch = tmp_path / "sbatch"
+    sbatch.write_text("#!/bin/sh\nexit 1\n")
+    sbatch.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+
+
+def test_slurm_parameters_carry_the_options(sbatch_on_path):
+    pytest.importorskip("submitit")
     config = SpeedConfig.from_options(arch=TINY, classes="1", device="cpu")
-    settings = ExecutorSettings.__new__(ExecutorSettings)  # sbatch is not on this machine: skip the check
-    values = dict(name="slurm", parallel=4, ray_address=None, partition="gpu", gpus_per_task=2, time_limit_min=30)
-    for name, value in values.items():
-        object.__setattr__(settings, name, value)
+    settings = ExecutorSettings(name="slurm", parallel=4, partition="gpu", gpus_per_task=2, time_limit_min=30)
     assert slurm_parameters(settings, config) == {
         "name": "slcbench-speed",
         "timeout_min": 30,
@@ -152,6 +160,20 @@ def test_slurm_parameters_carry_the_options():
         "slurm_partition": "gpu",
         "slurm_array_parallelism": 4,
     }
+    assert slurm_parameters(ExecutorSettings(name="slurm"), config)["gpus_per_node"] == 0  # CPU: no GPU asked
+
+
+def test_remote_workers_check_cuda_themselves(sbatch_on_path, monkeypatch):
+    # A Slurm login node or a Ray client has no GPU: --device cuda is taken as asked, the workers check it.
+    pytest.importorskip("submitit")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert not ExecutorSettings(name="slurm").device_here
+    assert ExecutorSettings(name="process").device_here and ExecutorSettings(name="inline").device_here
+    if importlib.util.find_spec("ray") is not None:
+        assert ExecutorSettings(name="ray").device_here  # a local cluster: this machine's devices
+        assert not ExecutorSettings(name="ray", ray_address="ray://head:10001").device_here
+    config = SpeedConfig.from_options(arch=TINY, classes="1", device="cuda", device_here=False)
+    assert config.device == "cuda" and config.settings()["protocol"] == "paper"
 
 
 def test_process_workers_are_pinned_one_per_gpu_and_run_at_once(tmp_path, monkeypatch):
