@@ -153,6 +153,7 @@ class InlineExecutor:
 
 def _process_worker(connection: Connection, target: WorkerTarget, config: SpeedConfig) -> None:
     """The body of a spawned worker: measure, send back the result or the error, exit."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle: it stops the workers
     try:
         message: tuple[str, Any] = ("ok", target(config))
     except BaseException as exc:  # an interrupt or a failure: the driver marks the rows with it
