@@ -37,8 +37,8 @@ def friendly_errors(func: F) -> F:
             return func(*args, **kwargs)
         except SlcbenchError as exc:
             raise fail(str(exc)) from None
-        except KeyboardInterrupt as exc:  # its message, if any, says what was kept
-            raise fail(str(exc) or "interrupted", code=EXIT_INTERRUPTED) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", code=EXIT_INTERRUPTED) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -10,7 +10,7 @@ import typer
 
 from slcbench.console import TaskProgress, print_written, report_console, warn
 from slcbench.device import DeviceChoice
-from slcbench.options import DeviceOption, OutputDirOption, SeedOption, friendly_errors
+from slcbench.options import EXIT_INTERRUPTED, DeviceOption, OutputDirOption, SeedOption, fail, friendly_errors
 from slcbench.speed.config import Precision
 from slcbench.speed.protocol import CPU_QUICK_PROTOCOL as CPU
 from slcbench.speed.protocol import PAPER_PROTOCOL as PAPER
@@ -196,7 +196,7 @@ def speed(
                 config, command=command, progress=progress, executor=placement.executor(config), resume=resumed
             )
     except SweepInterrupted as stop:
-        raise stop.saved(outputs) from None
+        raise fail(stop.saved(outputs), code=EXIT_INTERRUPTED) from None
     console.print(run.table())
     print_written(console, run.write(outputs))
     for line in run.notes():

@@ -102,14 +102,12 @@ class SweepInterrupted(KeyboardInterrupt):
         super().__init__()
         self.run = run
 
-    def saved(self, outputs: SpeedOutputs) -> KeyboardInterrupt:
-        """Write the partial run; the interrupt to raise then, its message naming the file to resume from."""
+    def saved(self, outputs: SpeedOutputs) -> str:
+        """Write the partial run; the line that says so and how to resume it."""
         path = self.run.write(replace(outputs, plot=False))[0]
         execution = self.run.execution or {}
         done, total = len(execution.get("workers", [])), execution.get("configurations", "?")
-        return KeyboardInterrupt(
-            f"interrupted; the {done} of {total} configuration(s) done are in {path}: continue with --resume {path}"
-        )
+        return f"interrupted; the {done} of {total} configuration(s) done are in {path}: continue with --resume {path}"
 
 
 def run_speed(
