@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from slcbench.console import Progress
-from slcbench.errors import first_line
 from slcbench.registry import Registry
 from slcbench.results import SpeedRow
 from slcbench.speed.config import SpeedConfig
@@ -154,6 +153,8 @@ class InlineExecutor:
 def _process_worker(connection: Connection, target: WorkerTarget, config: SpeedConfig) -> None:
     """The body of a spawned worker: measure, send back the result or the error, exit."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle: it stops the workers
+    from slcbench.speed.sweep import first_line  # torch: imported by the work anyway
+
     try:
         message: tuple[str, Any] = ("ok", target(config))
     except BaseException as exc:  # an interrupt or a failure: the driver marks the rows with it
@@ -385,6 +386,8 @@ class RayExecutor:
                     try:
                         measured: Measured = ray.get(ref)
                     except ray.exceptions.RayError as exc:  # the worker crashed or was killed, its node lost
+                        from slcbench.speed.sweep import first_line  # torch: the driver has it already
+
                         cause = getattr(exc, "cause", None) or exc  # the worker's own exception, when it raised
                         yield Outcome(
                             configuration.index, (), WorkerRecord(job=job), lost=f"Ray task {first_line(cause)}"

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from slcbench.errors import SlcbenchError, first_line
+from slcbench.errors import SlcbenchError
 from slcbench.paper import paper_reference
 from slcbench.results import Head, Measurement, SpeedRow, Status, Timing
 from slcbench.speed.architectures import ARCH_SOURCES, ArchSpec, build_model
@@ -102,6 +102,12 @@ def _out_of_memory_behind(exc: BaseException) -> BaseException | None:
         seen.add(id(link))
         link = link.__cause__ or link.__context__
     return None
+
+
+def first_line(exc: BaseException) -> str:
+    """``Type: first line of the message``, at most 300 characters: what a failed row records."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
 def _marked(row: SpeedRow, exc: BaseException) -> SpeedRow:
