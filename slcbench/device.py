@@ -17,13 +17,17 @@ class DeviceChoice(StrEnum):
     cpu = "cpu"
 
 
-def resolve_device(choice: DeviceChoice | str) -> torch.device:
-    """The torch device for ``choice``; an explicit ``cuda`` without a GPU is an error, not a fallback."""
+def resolve_device(choice: DeviceChoice | str, *, here: bool = True) -> torch.device:
+    """The torch device for ``choice``; an explicit ``cuda`` without a GPU is an error, not a fallback.
+
+    ``here=False``: the work runs on other machines (a cluster's workers), so an explicit ``cuda``
+    is taken as asked and checked by the workers; ``auto`` still looks at this machine.
+    """
     import torch  # here, not at the top: choosing options must not cost torch's import
 
     choice = DeviceChoice(choice)
     if choice is DeviceChoice.auto:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if choice is DeviceChoice.cuda and not torch.cuda.is_available():
+    if choice is DeviceChoice.cuda and here and not torch.cuda.is_available():
         raise SlcbenchError("--device cuda was requested but no CUDA device is available")
     return torch.device(choice.value)

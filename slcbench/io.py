@@ -9,6 +9,7 @@ a full disk or Ctrl-C can never leave a half-written results file or destroy an 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import resource
 import secrets
@@ -19,6 +20,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from slcbench.errors import OutputExistsError, SlcbenchError
 from slcbench.formats import Output
@@ -42,6 +44,8 @@ _KINDS = (
 )
 NAME_MAX_BYTES = 255  # one name in a path (every common Linux and macOS file system)
 PATH_MAX_BYTES = 4095
+# Python objects from JSON take several times the text's size (floats in lists, dicts per row).
+JSON_MEMORY_FACTOR = 8
 
 
 def kind_of(mode: int) -> str:
@@ -341,3 +345,24 @@ def new_results_stem(folder: Path | str, prefix: str, suffixes: tuple[str, ...])
         if not any(stem.with_name(stem.name + s).exists() for s in suffixes):
             return stem
     raise SlcbenchError(f"could not find a free file name for {base} in {folder}")
+
+
+def read_json(path: Path) -> Any:
+    """The JSON value in the regular file at ``path``, checked to fit in memory before it is read;
+    SlcbenchError naming the file when it cannot be read as JSON."""
+    size = check_input(path).st_size
+    check_fits_in_memory(size * JSON_MEMORY_FACTOR, f"{path} ({size / 2**20:.0f} MiB of JSON)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SlcbenchError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise SlcbenchError(f"{path} is not a text file (expected JSON)") from None
+    if not text.strip():
+        raise SlcbenchError(f"{path} is empty")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SlcbenchError(f"{path} is not JSON ({exc.msg} at line {exc.lineno})") from None
+    except (ValueError, RecursionError) as exc:  # a 5000-digit number, or arrays nested 100,000 deep
+        raise SlcbenchError(f"{path} is not JSON that slcbench can read ({type(exc).__name__})") from None

@@ -247,6 +247,11 @@ class SpeedRow:
     avg_power_w: float | None = None
     energy_window_s: float | None = None  # the span of counter readings the power was fitted over
     energy_ratio: float | None = None  # E(this row) / E(k=1), beside the time speedup
+    worker_host: str | None = None  # the machine whose worker measured the row
+    worker_pid: int | None = None  # ... and its process
+    worker_job: str | None = None  # the scheduler's name for that work (a Slurm array task, a Ray task id)
+    gpu_index: int | None = None  # on CUDA, the GPU as the machine numbers it
+    gpu_uuid: str | None = None  # ... and its UUID (as ``nvidia-smi -L`` shows it)
     ratio_samples: list[float] = field(default_factory=list)  # one ratio per A-B-B-A block
     reference_samples_ms: list[float] = field(default_factory=list)  # the k=1 samples interleaved with this row's
     samples_ms: list[float] = field(default_factory=list)
@@ -418,10 +423,12 @@ def speed_document(
     created: str,
     command: str,
     gpu_state: dict[str, Any] | None = None,
+    execution: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The JSON document of one speed run: its environment, every setting, every row with raw samples,
-    and (``gpu_state``) what NVML said of the GPU at the start of the run."""
-    return {
+    """The JSON document of one speed run: its environment, every setting, what NVML said of the GPU at
+    the start of the run (``gpu_state``), how and where it ran (``execution``: the executor, whether
+    the sweep completed, each configuration's worker), every row with raw samples."""
+    document = {
         "kind": ResultsKind.speed.value,
         "schema_version": SPEED_SCHEMA_VERSION,
         "created": created,
@@ -429,5 +436,7 @@ def speed_document(
         "environment": environment,
         "gpu_state": gpu_state,
         "settings": settings,
-        "rows": [row.to_dict() for row in rows],
     }
+    if execution is not None:
+        document["execution"] = execution
+    return document | {"rows": [row.to_dict() for row in rows]}

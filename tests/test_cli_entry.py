@@ -69,6 +69,8 @@ TORCH_FREE_MODULES = [
     "slcbench.results",
     "slcbench.speed.config",
     "slcbench.speed.nvml",
+    "slcbench.speed.executors",
+    "slcbench.speed.worker",
     "slcbench.train.config",
 ]
 

@@ -19,7 +19,6 @@ Unreadable files, unknown kinds, empty files and duplicate rows raise SlcbenchEr
 
 from __future__ import annotations
 
-import json
 import stat
 import statistics
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from slcbench.errors import SlcbenchError
-from slcbench.io import check_fits_in_memory, check_input
+from slcbench.io import check_input, read_json
 from slcbench.results import (
     ENVIRONMENT_FIELDS,
     SPEED_SCHEMA_VERSIONS_READ,
@@ -39,9 +38,6 @@ from slcbench.results import (
     Status,
     finite_number,
 )
-
-# Python objects from JSON take several times the text's size (floats in lists, dicts per row).
-JSON_MEMORY_FACTOR = 8
 
 
 @dataclass(frozen=True)
@@ -158,22 +154,7 @@ def _pooled(rows: list[ComparedRow]) -> ComparedRow:
 def load_results(path: Path | str) -> ResultsFile:
     """Read and validate one results file; SlcbenchError (naming the file) when it cannot be used."""
     path = Path(path)
-    size = check_input(path).st_size
-    check_fits_in_memory(size * JSON_MEMORY_FACTOR, f"{path} ({size / 2**20:.0f} MiB of JSON)")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SlcbenchError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise SlcbenchError(f"{path} is not a text file (expected JSON)") from None
-    if not text.strip():
-        raise SlcbenchError(f"{path} is empty")
-    try:
-        payload = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SlcbenchError(f"{path} is not JSON ({exc.msg} at line {exc.lineno})") from None
-    except (ValueError, RecursionError) as exc:  # a 5000-digit number, or arrays nested 100,000 deep
-        raise SlcbenchError(f"{path} is not JSON that slcbench can read ({type(exc).__name__})") from None
+    payload = read_json(path)
     if isinstance(payload, dict) and payload.get("kind") == ResultsKind.speed:
         return _load_speed(path, payload)
     if (

@@ -10,7 +10,7 @@ import typer
 
 from slcbench.console import TaskProgress, print_written, report_console, warn
 from slcbench.device import DeviceChoice
-from slcbench.options import DeviceOption, OutputDirOption, SeedOption, friendly_errors
+from slcbench.options import EXIT_INTERRUPTED, DeviceOption, OutputDirOption, SeedOption, fail, friendly_errors
 from slcbench.speed.config import Precision
 from slcbench.speed.protocol import CPU_QUICK_PROTOCOL as CPU
 from slcbench.speed.protocol import PAPER_PROTOCOL as PAPER
@@ -58,6 +58,19 @@ PAD_HEAD_HELP = (
 ENERGY_HELP = (
     "CUDA with NVML: also read the GPU's energy counter over ~1.3 s of back-to-back batches per row "
     "(energy per batch, mean power, and E(k)/E(1) beside the speedup); adds that time to every row."
+)
+EXECUTOR_HELP = (
+    "Where each configuration (an architecture with all its rows) is measured: inline (this process), process "
+    "(a fresh process each; one per GPU at once), ray (Ray tasks, a fresh worker each), slurm (a submitit job "
+    "array); ray and slurm need pip install 'slcbench[cluster]'. Default: process on CUDA, inline on the CPU."
+)
+PARALLEL_HELP = (
+    "Configurations measured at once, at most (default: process: one per GPU, 1 on the CPU; ray: every GPU "
+    "task at once, 1 on the CPU; slurm: no cap, the array's concurrency limit)."
+)
+RESUME_HELP = (
+    "Continue FILE, an interrupted (Ctrl-C leaves one) or partly failed sweep of the same settings: measure only "
+    "the configurations it lacks or holds as failed, and write a new merged file."
 )
 MIN_SAMPLE_HELP = (
     "Graph timing: unroll enough batches into the CUDA graph that one timed sample lasts at least "
@@ -122,12 +135,44 @@ def speed(
         bool, typer.Option("--plot", help="Also write a PNG of time per example vs classes (the paper's Fig. 1).")
     ] = False,
     seed: SeedOption = 0,
+    executor: Annotated[str | None, typer.Option("--executor", help=EXECUTOR_HELP)] = None,
+    parallel: Annotated[int | None, typer.Option("--parallel", help=PARALLEL_HELP)] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="--executor ray: a running cluster (ray://HEAD:10001, or auto); default: RAY_ADDRESS, else a local "
+            "cluster started for the run.",
+        ),
+    ] = None,
+    partition: Annotated[
+        str | None, typer.Option("--partition", help="--executor slurm: the partition (default: the cluster's).")
+    ] = None,
+    gpus_per_task: Annotated[
+        int | None,
+        typer.Option("--gpus-per-task", help="--executor slurm: GPUs per array task (default: 1 on CUDA, 0 on CPU)."),
+    ] = None,
+    time_limit: Annotated[
+        int | None,
+        typer.Option("--time-limit", help="--executor slurm: minutes per array task (default: 60)."),
+    ] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help=RESUME_HELP)] = None,
 ) -> None:
     """Forward time with a top layer of 1 (SLC) or k units: the paper's Table III on this machine."""
-    from slcbench.speed.config import SpeedConfig, SpeedOutputs
-    from slcbench.speed.run import run_speed
+    from slcbench.speed.config import ExecutorSettings, SpeedConfig, SpeedOutputs, SweepResume
+    from slcbench.speed.run import SweepInterrupted, run_speed
 
     outputs = SpeedOutputs(folder=output, plot=plot)
+    placement = ExecutorSettings.from_options(
+        executor=executor,
+        device=device,
+        output=output,
+        parallel=parallel,
+        ray_address=ray_address,
+        partition=partition,
+        gpus_per_task=gpus_per_task,
+        time_limit_min=time_limit,
+    )
     config = SpeedConfig.from_options(
         arch=arch,
         classes=classes,
@@ -148,12 +193,20 @@ def speed(
         seed=seed,
         pad_head=pad_head,
         energy=energy,
+        device_here=placement.device_here,
     )
+    resumed = SweepResume.read(resume, config) if resume is not None else None
     for note in config.notes():
         warn(note)
     console = report_console()
-    with TaskProgress(console) as progress:
-        run = run_speed(config, command=" ".join(["slcbench", *sys.argv[1:]]), progress=progress)
+    command = " ".join(["slcbench", *sys.argv[1:]])
+    try:
+        with TaskProgress(console) as progress:
+            run = run_speed(
+                config, command=command, progress=progress, executor=placement.executor(config), resume=resumed
+            )
+    except SweepInterrupted as stop:
+        raise fail(stop.saved(outputs), code=EXIT_INTERRUPTED) from None
     console.print(run.table())
     print_written(console, run.write(outputs))
     for line in run.notes():

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import re
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,13 +12,23 @@ from typing import TYPE_CHECKING, Any
 from slcbench.class_counts import parse_class_spec
 from slcbench.device import DeviceChoice, resolve_device
 from slcbench.errors import SlcbenchError
-from slcbench.io import check_output_folder
-from slcbench.results import DEFAULT_CONFIDENCE, MAX_SEED, QUERY_HEADS, Head, Timing
+from slcbench.io import check_output_folder, read_json
+from slcbench.results import (
+    DEFAULT_CONFIDENCE,
+    MAX_SEED,
+    QUERY_HEADS,
+    SPEED_SCHEMA_VERSION,
+    Head,
+    ResultsKind,
+    SpeedRow,
+    Timing,
+)
 from slcbench.speed.nvml import ENERGY_WINDOW_S
 from slcbench.speed.protocol import CPU_QUICK_PROTOCOL, PAPER_PROTOCOL, Protocol, WarmupPlan
 
 if TYPE_CHECKING:
     from slcbench.speed.architectures import ArchSpec
+    from slcbench.speed.executors import Executor
 
 
 class Precision(StrEnum):
@@ -107,12 +119,14 @@ class SpeedConfig:
         seed: int = 0,
         pad_head: int | None = None,
         energy: bool = False,
+        device_here: bool = True,
     ) -> SpeedConfig:
         """The config the command line's options describe: the device resolved (``auto`` = CUDA when
-        present), the protocol that fits it with the options given, the architectures looked up."""
+        present), the protocol that fits it with the options given, the architectures looked up.
+        ``device_here=False``: the workers run elsewhere (a cluster), and check an explicit ``cuda`` themselves."""
         from slcbench.speed.architectures import resolve_arch_list  # imports torch, torchvision
 
-        target = str(resolve_device(device))
+        target = str(resolve_device(device, here=device_here))
         protocol = default_protocol(target).customised(
             batch_size=batch_size,
             batches=batches,
@@ -175,7 +189,16 @@ class SpeedConfig:
 
     @property
     def rows_total(self) -> int:
-        return len(self.archs) * sum(len(heads) for heads in self.heads.values())
+        return len(self.archs) * self.rows_per_arch
+
+    @property
+    def rows_per_arch(self) -> int:
+        return sum(len(heads) for heads in self.heads.values())
+
+    def configurations(self) -> tuple[SpeedConfig, ...]:
+        """One config per architecture: what one worker measures (each row is timed against the k=1 row of
+        the same trunk, so an architecture's rows stay together)."""
+        return tuple(replace(self, archs=(spec,)) for spec in self.archs)
 
     def notes(self) -> list[str]:
         """Options that have no effect in this configuration, one line each."""
@@ -246,3 +269,191 @@ def require_matplotlib() -> None:
         import matplotlib  # noqa: F401
     except ImportError:
         raise SlcbenchError("--plot needs matplotlib: pip install 'slcbench[plot]'") from None
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    """Where a sweep's configurations (one per architecture) are measured: ``--executor`` and its options.
+
+    Parameters
+    ----------
+    name : str
+        An entry of ``slcbench.speed.executors.EXECUTORS``: ``inline`` (this process, one after another),
+        ``process`` (a fresh process each, one per GPU at once), ``ray`` (Ray tasks), ``slurm`` (a job array).
+    parallel : int or None
+        Configurations measured at once, at most (None: the executor's default; see ``--parallel``).
+    ray_address : str or None
+        ``ray``: a running cluster's address (None: a local cluster started for the run).
+    partition, gpus_per_task, time_limit_min : str or None, int or None, int or None
+        ``slurm``: the job array's partition (None: the cluster's default), GPUs per task (None: 1 on
+        CUDA, 0 on the CPU) and time limit per task in minutes (None: 60).
+    job_folder : Path
+        ``slurm``: where submitit keeps the jobs' files and logs (a folder the compute nodes share).
+    """
+
+    name: str
+    parallel: int | None = None
+    ray_address: str | None = None
+    partition: str | None = None
+    gpus_per_task: int | None = None
+    time_limit_min: int | None = None
+    job_folder: Path = field(default=Path("slurm-jobs"))
+
+    def __post_init__(self) -> None:
+        from slcbench.speed.executors import EXECUTORS  # torch-free
+
+        kind = EXECUTORS.get(self.name)
+        if self.parallel is not None and self.parallel < 1:
+            raise SlcbenchError(f"--parallel must be positive, got {self.parallel}")
+        if self.gpus_per_task is not None and not 0 <= self.gpus_per_task <= 64:
+            raise SlcbenchError(f"--gpus-per-task must be between 0 and 64, got {self.gpus_per_task}")
+        if self.time_limit_min is not None and self.time_limit_min < 1:
+            raise SlcbenchError(f"--time-limit must be at least 1 (minute), got {self.time_limit_min}")
+        for option, value, owner in (
+            ("--ray-address", self.ray_address, "ray"),
+            ("--partition", self.partition, "slurm"),
+            ("--gpus-per-task", self.gpus_per_task, "slurm"),
+            ("--time-limit", self.time_limit_min, "slurm"),
+        ):
+            if value is not None and self.name != owner:
+                raise SlcbenchError(f"{option} only applies to --executor {owner}")
+        missing = kind.missing(self)
+        if missing is not None:
+            raise SlcbenchError(f"--executor {self.name} needs {missing}")
+
+    @classmethod
+    def from_options(
+        cls,
+        *,
+        executor: str | None,
+        device: DeviceChoice,
+        output: Path,
+        parallel: int | None = None,
+        ray_address: str | None = None,
+        partition: str | None = None,
+        gpus_per_task: int | None = None,
+        time_limit_min: int | None = None,
+    ) -> ExecutorSettings:
+        """The settings the options describe; without ``--executor``: ``process`` on CUDA (a fresh process per
+        configuration costs seconds against a sweep of minutes), ``inline`` on the CPU."""
+        if executor is None:
+            executor = "process" if resolve_device(device).type == "cuda" else "inline"
+        return cls(
+            name=executor.strip().lower(),
+            parallel=parallel,
+            ray_address=ray_address,
+            partition=partition,
+            gpus_per_task=gpus_per_task,
+            time_limit_min=time_limit_min,
+            job_folder=output / "slurm-jobs",
+        )
+
+    def executor(self, config: SpeedConfig) -> Executor:
+        """The executor these settings describe, for ``config``."""
+        from slcbench.speed.executors import EXECUTORS
+
+        return EXECUTORS.get(self.name).make(self, config)
+
+    @property
+    def device_here(self) -> bool:
+        """Whether the workers run on this machine, so that ``--device cuda`` must find a GPU here."""
+        from slcbench.speed.executors import EXECUTORS
+
+        return not EXECUTORS.get(self.name).remote(self)
+
+
+_ABSENT = "not recorded"
+
+
+@dataclass(frozen=True)
+class SweepResume:
+    """An interrupted or partly failed run of the same sweep, to continue (``--resume FILE``).
+
+    Parameters
+    ----------
+    path : Path
+        The results file.
+    settings, environment : dict
+        Its settings and environment blocks.
+    command : str
+        The command that made it.
+    rows : tuple of SpeedRow
+        Its rows, in its order.
+    workers : dict
+        Its ``execution.workers`` entries by architecture (empty for a file written before they existed).
+    """
+
+    path: Path
+    settings: dict[str, Any]
+    environment: dict[str, Any]
+    command: str
+    rows: tuple[SpeedRow, ...]
+    workers: dict[str, dict[str, Any]]
+
+    @classmethod
+    def read(cls, path: Path, config: SpeedConfig) -> SweepResume:
+        """The run in ``path``, checked to be a speed results file of ``config``'s settings; SlcbenchError (one
+        line naming the file) otherwise."""
+        resume = cls.from_document(path, read_json(path))
+        resume.check_matches(config)
+        return resume
+
+    @classmethod
+    def from_document(cls, path: Path, payload: Any) -> SweepResume:
+        """The run in ``payload``, the JSON document read from ``path``."""
+        if not isinstance(payload, dict) or payload.get("kind") != ResultsKind.speed:
+            raise SlcbenchError(f"--resume {path} is not an slcbench speed results file")
+        if payload.get("schema_version") != SPEED_SCHEMA_VERSION:
+            raise SlcbenchError(
+                f"--resume {path} has speed schema_version {payload.get('schema_version')!r}; "
+                f"only files of version {SPEED_SCHEMA_VERSION} can be continued"
+            )
+        entries, settings = payload.get("rows"), payload.get("settings")
+        if not isinstance(entries, list) or not isinstance(settings, dict):
+            raise SlcbenchError(f'--resume {path} lacks its "rows" list or its "settings"')
+        rows = []
+        for index, entry in enumerate(entries):
+            try:
+                if not isinstance(entry, dict):
+                    raise ValueError("is not an object")
+                rows.append(SpeedRow.from_dict(entry))
+            except ValueError as exc:
+                raise SlcbenchError(f"--resume {path}: row {index} {exc}") from None
+        execution = payload.get("execution")
+        listed = execution.get("workers") if isinstance(execution, dict) else None
+        workers = {
+            entry["arch"]: entry
+            for entry in (listed if isinstance(listed, list) else [])
+            if isinstance(entry, dict) and isinstance(entry.get("arch"), str)
+        }
+        environment, command = payload.get("environment"), payload.get("command")
+        return cls(
+            path=path,
+            settings=settings,
+            environment=environment if isinstance(environment, dict) else {},
+            command=_one_line(command) if isinstance(command, str) else "",
+            rows=tuple(rows),
+            workers=workers,
+        )
+
+    def check_matches(self, config: SpeedConfig) -> None:
+        """Refuse to continue the file with a sweep of other settings (one line: the first difference)."""
+        ours = json.loads(json.dumps(config.settings()))  # as the file holds them: lists, not tuples
+        differing = sorted(
+            name
+            for name in ours.keys() | self.settings.keys()
+            if ours.get(name, _ABSENT) != self.settings.get(name, _ABSENT)
+        )
+        if differing:
+            name = differing[0]
+            more = f", and {len(differing) - 1} more" if len(differing) > 1 else ""
+            again = f"; its command was: {self.command}" if self.command else ""
+            raise SlcbenchError(
+                f"--resume {self.path} was measured with other settings ({name}: "
+                f"{self.settings.get(name, _ABSENT)!r} there, {ours.get(name, _ABSENT)!r} here{more}): repeat its "
+                f"options{again}"
+            )

@@ -97,6 +97,12 @@ def run_header(config: SpeedConfig, environment: dict[str, Any], gpu_state: dict
     )
 
 
+def placement_header(config: SpeedConfig, placement: str) -> str:
+    """The line printed before a sweep measured outside this process: where, and the settings of ``run_header``."""
+    threads = config.protocol.threads if config.protocol.threads is not None else "torch's default"
+    return run_header(config, {"device_name": f"{config.device.split(':')[0]}: {placement}", "torch_threads": threads})
+
+
 def row_label(row: SpeedRow) -> str:
     return f"{row.arch} k={format_class_count(row.classes)} {row.head.value}"
 
