@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -31,3 +33,17 @@ def resolve_device(choice: DeviceChoice | str, *, here: bool = True) -> torch.de
     if choice is DeviceChoice.cuda and here and not torch.cuda.is_available():
         raise SlcbenchError("--device cuda was requested but no CUDA device is available")
     return torch.device(choice.value)
+
+
+@contextlib.contextmanager
+def cpu_threads(threads: int | None) -> Iterator[None]:
+    """Run with ``threads`` torch CPU threads (None: leave them) and restore the caller's count afterwards."""
+    import torch
+
+    saved = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)

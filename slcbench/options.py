@@ -66,5 +66,9 @@ ForceOption = Annotated[bool, typer.Option("--force", help="Overwrite output fil
 SeedOption = Annotated[int, typer.Option("--seed", help="Random seed (inputs, weights, sampling).")]
 OutputDirOption = Annotated[
     Path,
-    typer.Option("--output", "-o", help="Folder for results (created if missing); files are new and timestamped."),
+    typer.Option(
+        "--output",
+        "-o",
+        help="Folder for results, created if missing (runs/ is ignored by git in a checkout); new timestamped files.",
+    ),
 ]

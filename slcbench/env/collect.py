@@ -61,6 +61,8 @@ def collect_environment(device: torch.device | str | None = None) -> dict[str, A
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
+        "torch_git": torch.version.git_version,  # the exact build: float results can differ between builds
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # the vector kernels torch picked (AVX2, ...)
         "torchvision": _version("torchvision"),
         "timm": _version("timm"),
         "numpy": _version("numpy"),

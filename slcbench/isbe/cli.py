@@ -73,7 +73,7 @@ def isbe(
     ] = None,
     device: DeviceOption = DeviceChoice.auto,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch \\[default: torch's choice].")] = None,
-    output: OutputDirOption = Path("results"),
+    output: OutputDirOption = Path("runs"),
     plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Write a learning-curve PNG per network.")] = True,
     tiny: Annotated[
         bool, typer.Option("--tiny", help="Two seeds, two epochs of three steps: a seconds-long check (CI).")
@@ -81,7 +81,6 @@ def isbe(
 ) -> None:
     """Skarbek's ISBE experiment: backprop time share and accuracy of CE against ISBE, with intervals."""
     from slcbench.isbe.config import IsbeConfig
-    from slcbench.isbe.run import run_isbe
 
     config = IsbeConfig.from_options(
         networks=networks,
@@ -104,6 +103,8 @@ def isbe(
         output=output,
         plot=plot,
     )
+    from slcbench.isbe.run import run_isbe  # imports torch, after the options are checked
+
     command = " ".join(["slcbench", *sys.argv[1:]])
     console = report_console()
     with TaskProgress(console) as progress:

@@ -21,6 +21,7 @@ from typing import Any
 
 from slcbench.device import DeviceChoice
 from slcbench.errors import SlcbenchError, printable
+from slcbench.extras import require
 from slcbench.io import check_output_folder
 from slcbench.results import MAX_SEED
 from slcbench.train.config import MAX_LEARNING_RATE
@@ -197,7 +198,7 @@ class IsbeConfig:
     confidence: float = DEFAULT_CONFIDENCE
     device: DeviceChoice = DeviceChoice.auto
     threads: int | None = None
-    output: Path = Path("results")
+    output: Path = Path("runs")
     plot: bool = True
 
     def __post_init__(self) -> None:
@@ -235,12 +236,7 @@ class IsbeConfig:
             raise SlcbenchError(f"--confidence must lie in [0.5, 1), got {self.confidence}")
         check_output_folder(self.output)
         if self.plot:
-            try:
-                import matplotlib  # noqa: F401
-            except ImportError:
-                raise SlcbenchError(
-                    "the learning-curve PNGs need matplotlib: pip install 'slcbench[plot]' (or pass --no-plot)"
-                ) from None
+            require("matplotlib", "plot", "--plot (learning-curve PNGs, the default; --no-plot skips them)")
 
     @classmethod
     def from_options(

@@ -130,7 +130,7 @@ def speed(
             help="Let cuDNN autotune convolution algorithms (fastest; the choice can differ between runs).",
         ),
     ] = True,
-    output: OutputDirOption = Path("results"),
+    output: OutputDirOption = Path("runs"),
     plot: Annotated[
         bool, typer.Option("--plot", help="Also write a PNG of time per example vs classes (the paper's Fig. 1).")
     ] = False,
@@ -160,9 +160,8 @@ def speed(
 ) -> None:
     """Forward time with a top layer of 1 (SLC) or k units: the paper's Table III on this machine."""
     from slcbench.speed.config import ExecutorSettings, SpeedConfig, SpeedOutputs, SweepResume
-    from slcbench.speed.run import SweepInterrupted, run_speed
 
-    outputs = SpeedOutputs(folder=output, plot=plot)
+    outputs = SpeedOutputs(folder=output, plot=plot)  # before torch is imported: refusals are fast
     placement = ExecutorSettings.from_options(
         executor=executor,
         device=device,
@@ -196,6 +195,8 @@ def speed(
         device_here=placement.device_here,
     )
     resumed = SweepResume.read(resume, config) if resume is not None else None
+    from slcbench.speed.run import SweepInterrupted, run_speed  # imports torch
+
     for note in config.notes():
         warn(note)
     console = report_console()

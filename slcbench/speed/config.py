@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from slcbench.class_counts import parse_class_spec
 from slcbench.device import DeviceChoice, resolve_device
 from slcbench.errors import SlcbenchError
+from slcbench.extras import require
 from slcbench.io import check_output_folder, read_json
 from slcbench.results import (
     DEFAULT_CONFIDENCE,
@@ -265,10 +266,7 @@ class SpeedOutputs:
 
 def require_matplotlib() -> None:
     """Refuse ``--plot`` before a sweep of minutes when matplotlib is missing."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise SlcbenchError("--plot needs matplotlib: pip install 'slcbench[plot]'") from None
+    require("matplotlib", "plot", "--plot")
 
 
 def _one_line(text: str) -> str:

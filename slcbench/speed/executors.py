@@ -18,7 +18,6 @@ when it runs. An executor is added by registering an ``ExecutorKind``.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from slcbench.console import Progress
+from slcbench.extras import install_command, is_installed
 from slcbench.registry import Registry
 from slcbench.results import SpeedRow
 from slcbench.speed.config import SpeedConfig
@@ -511,8 +511,8 @@ def slurm_parameters(settings: ExecutorSettings, config: SpeedConfig) -> dict[st
 
 
 def _missing_module(module: str, what: str) -> str | None:
-    if importlib.util.find_spec(module) is None:
-        return f"{what}, which is not installed: pip install 'slcbench[cluster]'"
+    if not is_installed(module):
+        return f"{what}, which is not installed: {install_command('cluster')}"
     return None
 
 

@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from slcbench.extras import install_command
+
 if TYPE_CHECKING:
     import torch
 
@@ -206,7 +208,7 @@ def _load_pynvml() -> Any:
     try:
         nvml = importlib.import_module("pynvml")
     except ImportError:
-        raise NvmlUnavailable("nvidia-ml-py is not installed: pip install 'slcbench[gpu]'") from None
+        raise NvmlUnavailable(f"nvidia-ml-py is not installed: {install_command('gpu')}") from None
     try:
         nvml.nvmlInit()
     except nvml.NVMLError as exc:

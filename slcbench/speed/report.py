@@ -231,11 +231,12 @@ def _per_example_with_errors(rows: Sequence[SpeedRow]) -> tuple[list[float], lis
     return medians, [below, above]
 
 
-def speed_figure(rows: Sequence[SpeedRow]) -> Figure:
+def speed_figure(rows: Sequence[SpeedRow], hardware: str | None = None) -> Figure:
     """The paper's Fig. 1: forward time per example against the number of classes, per architecture.
 
-    Solid lines are this run; dashed lines of the same colour are the paper's Table III. Uses
-    matplotlib's object API (no pyplot, so no global backend is changed).
+    Solid lines are this run on ``hardware`` (the device's name), with error bars from the medians'
+    intervals; dashed lines of the same colour are the paper's Table III on its GPU. Uses matplotlib's
+    object API (no pyplot, so no global backend is changed).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -249,7 +250,9 @@ def speed_figure(rows: Sequence[SpeedRow]) -> Figure:
         ok = [r for r in rows if r.arch == arch and r.head is Head.full and r.example_ms]
         if ok:
             per_example, errors = _per_example_with_errors(ok)
-            ax.errorbar([r.classes for r in ok], per_example, yerr=errors, fmt="o-", color=color, capsize=3, label=arch)
+            label = f"{arch} ({hardware or ok[0].device})"
+            ks = [r.classes for r in ok]
+            ax.errorbar(ks, per_example, yerr=errors, fmt="o-", color=color, capsize=3, label=label)
         paper = PAPER_TABLE_III_SECONDS.get(arch)
         if paper:
             ks = sorted(paper)
@@ -263,8 +266,10 @@ def speed_figure(rows: Sequence[SpeedRow]) -> Figure:
     if rows:
         first = rows[0]
         ax.set_title(
-            f"Forward time vs classes ({first.device}, {first.precision}, {first.timing.value}, "
-            f"batch {first.batch_size})"
+            f"Forward time vs classes: {hardware or first.device}, {first.precision}, {first.timing.value} timing, "
+            f"batch {first.batch_size}\n"
+            f"solid: this run (95% intervals); dashed: the paper (TensorFlow on a {PAPER_GPU})",
+            fontsize=9,
         )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, ncol=2)

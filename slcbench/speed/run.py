@@ -19,6 +19,7 @@ import torch
 from rich.table import Table
 
 from slcbench.console import Progress
+from slcbench.device import cpu_threads
 from slcbench.env.collect import collect_environment
 from slcbench.io import timestamp, write_new_results
 from slcbench.results import SAMPLE_FIELDS, SpeedRow, Status, speed_document
@@ -26,7 +27,7 @@ from slcbench.speed.config import SpeedConfig, SpeedOutputs, SweepResume
 from slcbench.speed.executors import Configuration, Executor, InlineExecutor, Outcome
 from slcbench.speed.nvml import gpu_state
 from slcbench.speed.report import gpu_notes, placement_header, run_header, speed_figure, speed_table, spread_notes
-from slcbench.speed.sweep import SweepParts, blank_row, cpu_threads
+from slcbench.speed.sweep import SweepParts, blank_row
 from slcbench.speed.worker import WorkerRecord
 
 
@@ -90,7 +91,7 @@ class SpeedRun:
         """``speed-<UTC time>.json`` and ``.csv`` (and ``.png`` with ``plot``), new files, all or none."""
         files: list[tuple[str, str, object]] = [(".json", "json", self.document()), (".csv", "csv", self.frame())]
         if outputs.plot:
-            files.append((".png", "png", speed_figure(self.rows)))
+            files.append((".png", "png", speed_figure(self.rows, hardware=self.environment.get("device_name"))))
         return write_new_results(outputs.folder, "speed", files)
 
 

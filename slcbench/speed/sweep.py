@@ -63,18 +63,6 @@ class SweepParts:
 
 
 @contextlib.contextmanager
-def cpu_threads(threads: int | None) -> Iterator[None]:
-    """Run with ``threads`` torch CPU threads (None: leave them) and restore the caller's count afterwards."""
-    saved = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved)
-
-
-@contextlib.contextmanager
 def numerics(precision: Precision, device: torch.device, cudnn_benchmark: bool) -> Iterator[None]:
     """Pin TF32 and cuDNN autotuning for the run and restore the caller's settings afterwards."""
     saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark)

@@ -121,8 +121,9 @@ def measure_configuration(config: SpeedConfig) -> Measured:
     own environment block; the function an executor runs in each fresh worker."""
     import torch
 
+    from slcbench.device import cpu_threads
     from slcbench.env.collect import collect_environment
-    from slcbench.speed.sweep import cpu_threads, measure_rows
+    from slcbench.speed.sweep import measure_rows
 
     start = time.perf_counter()
     with cpu_threads(config.protocol.threads):

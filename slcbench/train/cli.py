@@ -123,7 +123,8 @@ def train(
     threads: Annotated[
         int | None,
         typer.Option(
-            help="CPU threads for torch \\[default: torch's choice]; 1 is often fastest for the small MLP.",
+            help="CPU threads for torch \\[default: 1 on the CPU, so that runs repeat bit for bit and the small "
+            "networks run fastest; torch's choice on CUDA].",
             show_default=False,
         ),
     ] = None,

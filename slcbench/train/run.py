@@ -13,7 +13,7 @@ import torch
 from rich.console import Group
 
 from slcbench.console import Progress, render_text
-from slcbench.device import DeviceChoice, resolve_device
+from slcbench.device import DeviceChoice, cpu_threads, resolve_device
 from slcbench.env.collect import collect_environment
 from slcbench.errors import SlcbenchError
 from slcbench.evaluate.evaluation import EvaluationResult, evaluate_logits
@@ -31,7 +31,7 @@ from slcbench.train.config import (
     TrainOutputs,
     default_steps,
 )
-from slcbench.train.data import load_dataset
+from slcbench.train.data import DataSplits, load_dataset
 from slcbench.train.losses import LOSSES, losses_to_train
 from slcbench.train.training import TrainResult, train_with_lr_search
 
@@ -79,6 +79,9 @@ def evaluate_trained(results: Sequence[TrainResult]) -> tuple[list[EvaluationRes
     return evaluations, baseline
 
 
+REPRODUCES_WITH = ("torch", "torch_git", "cpu_capability", "torch_threads", "device_name")
+
+
 @dataclass(frozen=True)
 class TrainRun:
     """The trained losses of one job and, with two or more, their Table I comparison."""
@@ -118,6 +121,8 @@ class TrainRun:
             "schema_version": TRAIN_SCHEMA_VERSION,
             "command": self.command,
             "environment": self.environment,
+            # What a bit-identical rerun needs the same of; elsewhere the numbers agree to float rounding.
+            "reproduces_with": list(REPRODUCES_WITH),
             "training": [r.settings() for r in self.results],
             "evaluation": self.evaluation.document(),
         }
@@ -141,8 +146,15 @@ def run_training(job: TrainJob, *, command: str, progress: Progress) -> TrainRun
     """Train every loss of ``job`` (learning-rate search included), writing each ``.npz`` as it finishes."""
     data = load_dataset(job.dataset, job.data_dir)
     device = resolve_device(job.device)
-    if job.threads is not None:
-        torch.set_num_threads(job.threads)
+    # One CPU thread by default: the order of float sums follows the thread count, so runs repeat bit for bit.
+    threads = job.threads if job.threads is not None or device.type != "cpu" else 1
+    with cpu_threads(threads):
+        return _train_every_loss(job, data, device, command, progress)
+
+
+def _train_every_loss(
+    job: TrainJob, data: DataSplits, device: torch.device, command: str, progress: Progress
+) -> TrainRun:
     job.outputs.folder.mkdir(parents=True, exist_ok=True)
     first = job.configs[0]
     progress.begin(

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from slcbench.cli import app
 from slcbench.compare.files import load_results
+from slcbench.extras import install_command
 from slcbench.results import SpeedRow
 from slcbench.speed.config import ExecutorSettings, SpeedConfig
 from slcbench.speed.executors import (
@@ -282,7 +283,7 @@ def test_a_cluster_executor_without_its_package_is_refused_in_one_line(tmp_path,
     )
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.strip().splitlines() == [
-        f"slcbench: error: --executor {executor} needs {named}, which is not installed: pip install 'slcbench[cluster]'"
+        f"slcbench: error: --executor {executor} needs {named}, which is not installed: {install_command('cluster')}"
     ]
 
 

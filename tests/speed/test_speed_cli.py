@@ -8,6 +8,7 @@ import torch
 from typer.testing import CliRunner
 
 from slcbench.cli import app
+from slcbench.extras import install_command
 
 runner = CliRunner()
 
@@ -84,7 +85,7 @@ def test_plot_without_matplotlib_is_refused_before_the_sweep(tmp_path, monkeypat
     result = runner.invoke(app, ["speed", "--device", "cpu", "--arch", "resnet18", "--plot", "-o", str(tmp_path)])
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
-        "slcbench: error: --plot needs matplotlib: pip install 'slcbench[plot]'"
+        f"slcbench: error: --plot needs matplotlib, which is not installed: {install_command('plot')}"
     ]
     assert result.stdout == "" and not list(tmp_path.iterdir())
 

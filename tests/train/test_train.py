@@ -196,6 +196,22 @@ def test_train_cli_with_two_losses_prints_and_saves_the_table(tmp_path):
     assert summary["evaluation"]["baseline"] == ["CE"]
     assert [t["loss"] for t in summary["training"]] == ["cross-entropy", "batch-ce"]
     assert "torch" in summary["environment"]
+    assert summary["environment"]["torch_threads"] == 1  # the default on the CPU
+    assert set(summary["reproduces_with"]) <= set(summary["environment"])
+    assert {"torch_git", "cpu_capability", "torch_threads"} <= set(summary["reproduces_with"])
+
+
+def test_train_repeats_bit_for_bit_by_default_and_leaves_the_threads_as_it_found_them(tmp_path):
+    torch.set_num_threads(2)
+    try:
+        for name in ("a.npz", "b.npz"):
+            result = _train("--loss", "cross-entropy", "--steps", "30", "--lr", "1", "--out", str(tmp_path / name))
+            assert result.exit_code == 0, result.output
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
+    with np.load(tmp_path / "a.npz") as first, np.load(tmp_path / "b.npz") as second:
+        assert first["logits"].tobytes() == second["logits"].tobytes()
 
 
 def _one_line_error(result):
