@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's CI recipe applied to this checkout's own benchmark suite: COMPARISONS comparisons of
+# The CI recipe of docs/compare.md applied to this checkout's own benchmark suite: COMPARISONS comparisons of
 # the unchanged code with itself (A/A), then one of the code against a build slowed by PATCH; each
 # in interleaved rounds (tools/benchmark_rounds.sh) judged by `slcbench compare`. Everything lands in OUT.
 #

@@ -1,6 +1,6 @@
 """Single Logit Classification metrics, exact and vectorised over blocks of class columns.
 
-Definitions (Keren, Sabato & Schuller, ICDM 2018, Tables I and II; see README "slcbench evaluate").
+Definitions (Keren, Sabato & Schuller, ICDM 2018, Tables I and II; see docs/evaluate.md).
 For a class j, the score of example i is s_i (the logit z_ij, or for the all-logits baseline the
 log-odds of softmax p_ij), its positives are Pos_j = {i : y_i = j} and P = |Pos_j|. The decision
 rule is "s >= T". A threshold can never split examples with equal scores, so each tie group is one

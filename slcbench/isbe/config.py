@@ -35,7 +35,7 @@ MAX_SEEDS = 1000  # a run trains every option once per seed; more is a typo, not
 DEFAULT_EPOCHS = 15
 DEFAULT_BATCH_SIZE = 64  # ours: our copy of the paper does not give its batch size
 # Ours (our copy of the paper gives no optimizer settings): at Adam's usual 1e-3 the ISBE activations other
-# than softmax have not caught up with CE within 15 epochs of digits; at 3e-3 they mostly have (README).
+# than softmax have not caught up with CE within 15 epochs of digits; at 3e-3 they mostly have (docs/isbe.md).
 DEFAULT_LEARNING_RATE = 3e-3
 DEFAULT_WARMUP_STEPS = 10  # per network and seed: lazy initialisation and allocator growth stay out of the times
 DEFAULT_BLUR = 0.1  # ours: the paper's example value is lost from our copy of its text
@@ -179,7 +179,7 @@ def parse_seeds(text: str) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class IsbeConfig:
-    """Everything one ``slcbench isbe`` run does (see the module docstring and the README)."""
+    """Everything one ``slcbench isbe`` run does (see the module docstring and docs/isbe.md)."""
 
     dataset: IsbeDataset = IsbeDataset.digits
     data_dir: Path | None = None
