@@ -13,7 +13,7 @@ quiet=results/cpu-2core/repeatability/quiet
 busy=results/cpu-2core/repeatability/busy
 
 declare -A screens=(
-  [speed]="slcbench speed --arch resnet50 --classes 1,2^10,2^18 -o $runs/speed"
+  [speed]="slcbench speed -o $runs/speed-WIDTH"
   [evaluate]="slcbench evaluate $digits/self-norm.npz $digits/nce.npz $digits/batch-ce.npz --baseline $digits/cross-entropy.npz"
   [train]="slcbench train --loss all --steps 300 --out $runs/train-WIDTH"
   [compare]="slcbench compare $quiet/speed-20261201T161853Z.json $busy/speed-20261201T162007Z.json"
