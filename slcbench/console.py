@@ -110,7 +110,7 @@ def render_text(renderable: object, *, width: int) -> str:
     import io
 
     recorder = Console(record=True, width=width, file=io.StringIO())
-    recorder.print(renderable)
+    recorder.print(renderable, crop=False)
     return recorder.export_text()
 
 
@@ -176,6 +176,22 @@ def fold_path(text: Text, width: int) -> Text:
     return Text("\n").join(text.divide(cuts)) if cuts else text
 
 
+@dataclass(frozen=True)
+class FittedColumn:
+    """A column of a ``FittedTable`` as its rows filled it: its spec and its cells, as given."""
+
+    spec: ColumnSpec
+    cells: list[str | Text]
+
+    @property
+    def header(self) -> str:
+        return self.spec.header
+
+
+def _as_text(cell: str | Text) -> Text:
+    return cell if isinstance(cell, Text) else Text.from_markup(cell)
+
+
 class FittedTable:
     """A rich table that picks its columns by the width it is printed at, so that no number is cut.
 
@@ -195,50 +211,58 @@ class FittedTable:
         title_justify: JustifyMethod = "center",
         show_header: bool = True,
     ) -> None:
-        self.columns = list(columns)
+        self.specs = list(columns)
         self.wide = wide
         self.more = more
         self.title, self.caption, self.title_justify, self.show_header = title, caption, title_justify, show_header
-        self.rows: list[list[Text] | None] = []  # None: a section rule
+        self.rows: list[list[str | Text] | None] = []  # None: a section rule
+
+    @property
+    def columns(self) -> list[FittedColumn]:
+        """Every column with its cells, shown or not."""
+        filled = [row for row in self.rows if row is not None]
+        return [FittedColumn(spec, [row[i] for row in filled]) for i, spec in enumerate(self.specs)]
 
     def add_row(self, *cells: str | Text) -> None:
-        if len(cells) != len(self.columns):
-            raise ValueError(f"a row of {len(cells)} cells in a table of {len(self.columns)} columns")
-        self.rows.append([cell if isinstance(cell, Text) else Text.from_markup(cell) for cell in cells])
+        if len(cells) != len(self.specs):
+            raise ValueError(f"a row of {len(cells)} cells in a table of {len(self.specs)} columns")
+        self.rows.append(list(cells))
 
     def add_section(self) -> None:
         self.rows.append(None)
 
     def _cells(self, index: int) -> list[Text]:
-        return [row[index] for row in self.rows if row is not None]
+        return [_as_text(row[index]) for row in self.rows if row is not None]
 
     def natural_width(self, index: int) -> int:
         """The column's width with no line wrapped: its longest header line or cell line."""
-        header = _lines_width(Text.from_markup(self.columns[index].header)) if self.show_header else 0
+        header = _lines_width(Text.from_markup(self.specs[index].header)) if self.show_header else 0
         return max([header, *(_lines_width(cell) for cell in self._cells(index))])
 
     def need(self, index: int) -> int:
         """The narrowest the column may be: its longest header word, and its longest cell (a file name: less)."""
-        words = Text.from_markup(self.columns[index].header).plain.split() if self.show_header else []
+        words = Text.from_markup(self.specs[index].header).plain.split() if self.show_header else []
         header = max((cell_len(word) for word in words), default=0)
-        if self.columns[index].path:
+        if self.specs[index].path:
             return max(header, min(self.natural_width(index), PATH_MIN_WIDTH))
         return max([header, *(_lines_width(cell) for cell in self._cells(index))])
 
     def widths(self, max_width: int) -> tuple[list[int], list[int]]:
         """The columns shown and their widths in ``max_width`` columns (all at full width with ``wide``)."""
-        every = range(len(self.columns))
+        every = range(len(self.specs))
+        naturals = [self.natural_width(i) for i in every]
         if self.wide:
-            return list(every), [self.natural_width(i) for i in every]
-        chosen = pick_columns(self.columns, [self.need(i) for i in every], max_width)
-        widths = [self.need(i) for i in chosen]
+            return list(every), naturals
+        needs = [self.need(i) for i in every]
+        chosen = pick_columns(self.specs, needs, max_width)
+        widths = [needs[i] for i in chosen]
         # room left over goes to file names first, then to headers that would otherwise wrap
         for paths_first in (True, False):
             for position, index in enumerate(chosen):
-                if self.columns[index].path != paths_first:
+                if self.specs[index].path != paths_first:
                     continue
                 spare = max_width - table_width(widths)
-                widths[position] += max(0, min(spare, self.natural_width(index) - widths[position]))
+                widths[position] += max(0, min(spare, naturals[index] - widths[position]))
         return chosen, widths
 
     def table(self, max_width: int) -> tuple[Table, list[ColumnSpec]]:
@@ -248,7 +272,7 @@ class FittedTable:
             title=self.title, caption=self.caption, title_justify=self.title_justify, show_header=self.show_header
         )
         for index, width in zip(chosen, widths, strict=True):
-            spec = self.columns[index]
+            spec = self.specs[index]
             table.add_column(spec.header, justify=spec.justify, style=spec.style, width=width, overflow="fold")
         for row in self.rows:
             if row is None:
@@ -257,11 +281,11 @@ class FittedTable:
             cells = [row[i] for i in chosen]
             table.add_row(
                 *(
-                    fold_path(cell, width) if self.columns[i].path else cell
+                    fold_path(_as_text(cell), width) if self.specs[i].path else cell
                     for i, cell, width in zip(chosen, cells, widths, strict=True)
                 )
             )
-        return table, [spec for i, spec in enumerate(self.columns) if i not in chosen]
+        return table, [spec for i, spec in enumerate(self.specs) if i not in chosen]
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         table, left_out = self.table(options.max_width)
