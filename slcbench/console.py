@@ -129,14 +129,14 @@ def table_width(column_widths: Sequence[int]) -> int:
 class ColumnSpec:
     """One column of a ``FittedTable``: its header, and how soon it is left out when the console is narrow.
 
-    ``priority`` 0 is always shown; higher numbers are left out first. A ``path`` column holds file names:
+    ``priority`` 0 is always shown; higher numbers are left out first. A ``flexible`` column holds names (files, rows):
     it takes the width the other columns leave, and its names break over lines at ``/``.
     """
 
     header: str
     justify: JustifyMethod = "right"
     priority: int = 0
-    path: bool = False
+    flexible: bool = False
     style: str | None = None
 
     @property
@@ -243,7 +243,7 @@ class FittedTable:
         """The narrowest the column may be: its longest header word, and its longest cell (a file name: less)."""
         words = Text.from_markup(self.specs[index].header).plain.split() if self.show_header else []
         header = max((cell_len(word) for word in words), default=0)
-        if self.specs[index].path:
+        if self.specs[index].flexible:
             return max(header, min(self.natural_width(index), PATH_MIN_WIDTH))
         return max([header, *(_lines_width(cell) for cell in self._cells(index))])
 
@@ -259,7 +259,7 @@ class FittedTable:
         # room left over goes to file names first, then to headers that would otherwise wrap
         for paths_first in (True, False):
             for position, index in enumerate(chosen):
-                if self.specs[index].path != paths_first:
+                if self.specs[index].flexible != paths_first:
                     continue
                 spare = max_width - table_width(widths)
                 widths[position] += max(0, min(spare, naturals[index] - widths[position]))
@@ -281,7 +281,7 @@ class FittedTable:
             cells = [row[i] for i in chosen]
             table.add_row(
                 *(
-                    fold_path(_as_text(cell), width) if self.specs[i].path else cell
+                    fold_path(_as_text(cell), width) if self.specs[i].flexible else cell
                     for i, cell, width in zip(chosen, cells, widths, strict=True)
                 )
             )

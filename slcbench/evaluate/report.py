@@ -186,7 +186,7 @@ def evaluation_table(
     rows = paper_rows(results, baseline_names)
     row_names, folder = without_shared_folder([r.name for r in ordered])
     specs = [
-        ColumnSpec("logits", justify="left", path=True),
+        ColumnSpec("logits", justify="left", flexible=True),
         ColumnSpec("classes\nevaluated", priority=CLASSES_PRIORITY),
         *(ColumnSpec(c.header, priority=_BLOCK_PRIORITY.get(c.block.key, CLASSES_PRIORITY)) for c in columns),
     ]
@@ -219,7 +219,7 @@ def table_ii(
     if rows is None or not rows.all_logits:
         return None
     columns = [c for c in _table_columns(results[0]) if c.block.key == "slc"]
-    specs = [ColumnSpec("method", justify="left", path=True)]
+    specs = [ColumnSpec("method", justify="left", flexible=True)]
     specs += [ColumnSpec(f"1-{column.column.label}") for column in columns]
     table = FittedTable(
         specs,
