@@ -117,7 +117,8 @@ def render_text(renderable: object, *, width: int) -> str:
 # A table's width beyond its columns': a rule and a space of padding either side of each column, one closing rule.
 COLUMN_OVERHEAD = 3
 TABLE_EDGE = 1
-PATH_MIN_WIDTH = 20  # a file name's column is never narrower than this (or than the name itself)
+PATH_MIN_WIDTH = 20  # a name's column is this wide (or as wide as its longest name) while the console allows
+NAME_MIN_WIDTH = 8  # ... and never narrower than this where even the essential columns do not fit
 
 
 def table_width(column_widths: Sequence[int]) -> int:
@@ -239,10 +240,14 @@ class FittedTable:
         header = _lines_width(Text.from_markup(self.specs[index].header)) if self.show_header else 0
         return max([header, *(_lines_width(cell) for cell in self._cells(index))])
 
-    def need(self, index: int) -> int:
-        """The narrowest the column may be: its longest header word, and its longest cell (a file name: less)."""
+    def header_word(self, index: int) -> int:
+        """The width of the column's longest header word (headers wrap between words, never within one)."""
         words = Text.from_markup(self.specs[index].header).plain.split() if self.show_header else []
-        header = max((cell_len(word) for word in words), default=0)
+        return max((cell_len(word) for word in words), default=0)
+
+    def need(self, index: int) -> int:
+        """The narrowest the column may be: its longest header word, and its longest cell (a name: less)."""
+        header = self.header_word(index)
         if self.specs[index].flexible:
             return max(header, min(self.natural_width(index), PATH_MIN_WIDTH))
         return max([header, *(_lines_width(cell) for cell in self._cells(index))])
@@ -256,6 +261,11 @@ class FittedTable:
         needs = [self.need(i) for i in every]
         chosen = pick_columns(self.specs, needs, max_width)
         widths = [needs[i] for i in chosen]
+        # even the essential columns too wide: names give way (down to a few characters), never numbers
+        for position, index in enumerate(chosen):
+            excess = table_width(widths) - max_width
+            if excess > 0 and self.specs[index].flexible:
+                widths[position] = max(self.header_word(index), NAME_MIN_WIDTH, widths[position] - excess)
         # room left over goes to file names first, then to headers that would otherwise wrap
         for paths_first in (True, False):
             for position, index in enumerate(chosen):
