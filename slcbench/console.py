@@ -117,7 +117,7 @@ def render_text(renderable: object, *, width: int) -> str:
 # A table's width beyond its columns': a rule and a space of padding either side of each column, one closing rule.
 COLUMN_OVERHEAD = 3
 TABLE_EDGE = 1
-PATH_MIN_WIDTH = 20  # a name's column is this wide (or as wide as its longest name) while the console allows
+NAME_WIDTH = 20  # a name's column is this wide (or as wide as its longest name) while the console allows
 NAME_MIN_WIDTH = 8  # ... and never narrower than this where even the essential columns do not fit
 
 
@@ -249,7 +249,7 @@ class FittedTable:
         """The narrowest the column may be: its longest header word, and its longest cell (a name: less)."""
         header = self.header_word(index)
         if self.specs[index].flexible:
-            return max(header, min(self.natural_width(index), PATH_MIN_WIDTH))
+            return max(header, min(self.natural_width(index), NAME_WIDTH))
         return max([header, *(_lines_width(cell) for cell in self._cells(index))])
 
     def widths(self, max_width: int) -> tuple[list[int], list[int]]:
@@ -266,10 +266,10 @@ class FittedTable:
             excess = table_width(widths) - max_width
             if excess > 0 and self.specs[index].flexible:
                 widths[position] = max(self.header_word(index), NAME_MIN_WIDTH, widths[position] - excess)
-        # room left over goes to file names first, then to headers that would otherwise wrap
-        for paths_first in (True, False):
+        # room left over goes to names first, then to headers that would otherwise wrap
+        for names_first in (True, False):
             for position, index in enumerate(chosen):
-                if self.specs[index].flexible != paths_first:
+                if self.specs[index].flexible != names_first:
                     continue
                 spare = max_width - table_width(widths)
                 widths[position] += max(0, min(spare, naturals[index] - widths[position]))
