@@ -60,6 +60,11 @@ def parse_class_spec(spec: str) -> tuple[int, ...]:
     return tuple(sorted(counts))
 
 
+def format_class_counts_in(text: str) -> str:
+    """``text`` with each ``k=DIGITS`` (a pytest-benchmark id such as ``test_head[k=262144]``) as ``k=2^18``."""
+    return re.sub(r"\bk=(\d{1,12})\b", lambda match: f"k={format_class_count(int(match.group(1)))}", text)
+
+
 def format_class_count(k: int) -> str:
     """``2^14`` for powers of two and the paper's 2^18.5, plain digits otherwise."""
     if k == PAPER_CLASS_GRID[-1]:

@@ -63,6 +63,14 @@ DeviceOption = Annotated[
     typer.Option("--device", help="Where to run: auto = CUDA when present, else CPU.", case_sensitive=False),
 ]
 ForceOption = Annotated[bool, typer.Option("--force", help="Overwrite output files that already exist.")]
+WideOption = Annotated[
+    bool,
+    typer.Option(
+        "--wide",
+        help="Print every column of the result tables, however wide; by default those that do not fit the "
+        "terminal are left out (and named below the table).",
+    ),
+]
 SeedOption = Annotated[int, typer.Option("--seed", help="Random seed (inputs, weights, sampling).")]
 OutputDirOption = Annotated[
     Path,

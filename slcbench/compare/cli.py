@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from slcbench.compare.config import Basis, CompareConfig
-from slcbench.console import report_console, warn
-from slcbench.options import ForceOption, friendly_errors
+from slcbench.console import print_table, report_console, warn
+from slcbench.options import ForceOption, WideOption, friendly_errors
 
 EXIT_REGRESSED = 1
 
@@ -62,6 +62,7 @@ def compare(
         typer.Option("--markdown", help="Write a Markdown summary (for a CI job page or a pull-request comment)."),
     ] = None,
     force: ForceOption = False,
+    wide: WideOption = False,
 ) -> None:
     """Compare two results files row by row: a change with its interval and a verdict for each.
 
@@ -87,7 +88,7 @@ def compare(
     run = run_compare(config)
     for line in run.warnings():
         warn(line)
-    report_console().print(run.table())
+    print_table(report_console(), run.table(wide=wide), wide=wide)
     typer.echo(run.verdict_line())
     run.write()
     if run.failed:

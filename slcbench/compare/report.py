@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.table import Table
-
-from slcbench.class_counts import format_class_count
+from slcbench.class_counts import format_class_count, format_class_counts_in
 from slcbench.compare.config import Basis
 from slcbench.compare.verdicts import Comparison, Judgement, Method, RowComparison, Verdict
-from slcbench.console import shown
+from slcbench.console import ColumnSpec, FittedTable, shown
 from slcbench.results import RowKey
 
 # Identity fields always shown in a row's label; the others only where rows differ in them.
@@ -60,10 +58,10 @@ def _format_value(value: float | None, basis: Basis) -> str:
 
 def _format_field(name: str, value: Any) -> str:
     if name in ("benchmark", "arch"):
-        return str(value)
+        return format_class_counts_in(str(value))
     if name == "classes":
-        return f"k={format_class_count(value)}" if isinstance(value, int) else f"k={value}"
-    return f"{name}={value}"
+        return f"k={format_class_count(value)}" if isinstance(value, int) else format_class_counts_in(f"k={value}")
+    return format_class_counts_in(f"{name}={value}")
 
 
 def row_labels(keys: list[RowKey]) -> tuple[dict[RowKey, str], str]:
@@ -143,25 +141,37 @@ def shown_rows(comparison: Comparison, limit: int = TABLE_ROWS) -> tuple[RowComp
     return tuple((attention + rest)[:limit])
 
 
-def comparison_table(comparison: Comparison, labels: dict[RowKey, str], common: str) -> Table:
-    """Baseline, new, change with its interval, and verdict per row; times shown for information."""
+COMPARE_MORE = "--wide, or --json"
+# Row, values, change and verdict are always shown; the interval, the note and the times go first at a narrow console.
+_COMPARE_COLUMNS = [
+    ColumnSpec("row", justify="left", flexible=True),
+    ColumnSpec("baseline"),
+    ColumnSpec("new"),
+    ColumnSpec("change"),
+    ColumnSpec("interval", priority=1),
+    ColumnSpec("verdict", justify="left"),
+    ColumnSpec("time (info)", priority=3),
+    ColumnSpec("note", justify="left", priority=2, flexible=True),
+]
+
+
+def comparison_table(
+    comparison: Comparison, labels: dict[RowKey, str], common: str, *, wide: bool = False
+) -> FittedTable:
+    """Baseline, new, change with its interval, and verdict per row; times shown for information. Columns
+    that do not fit the console are left out (``wide``: none)."""
     rows = shown_rows(comparison)
     text = caption(comparison, common)
     if len(rows) < len(comparison.rows):
         text += f"\nshowing {len(rows)} of {len(comparison.rows)} rows, those not ok first; --json writes every row"
     # Names such as test_x[k=1] would be read as rich markup: every text from a file is escaped.
-    table = Table(
+    table = FittedTable(
+        _COMPARE_COLUMNS,
+        wide=wide,
+        more=COMPARE_MORE,
         title=shown(f"{comparison.kind.description}: {comparison.baseline.path} -> {comparison.new.path}"),
         caption="\n".join(shown(line) for line in text.split("\n")),
     )
-    table.add_column("row", overflow="fold")
-    table.add_column("baseline", justify="right")
-    table.add_column("new", justify="right")
-    table.add_column("change", justify="right", no_wrap=True)
-    table.add_column("interval", justify="right", no_wrap=True)
-    table.add_column("verdict", no_wrap=True)
-    table.add_column("time (info)", justify="right")
-    table.add_column("note", overflow="fold")
     for row in rows:
         main = row.main
         style = _VERDICT_STYLE[row.verdict]

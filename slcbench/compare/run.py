@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from rich.table import Table
-
 from slcbench.compare.config import CompareConfig
 from slcbench.compare.files import load_side
 from slcbench.compare.report import (
@@ -17,6 +15,7 @@ from slcbench.compare.report import (
     row_labels,
 )
 from slcbench.compare.verdicts import Comparison, compare_results
+from slcbench.console import FittedTable
 from slcbench.formats import Output
 from slcbench.io import write_outputs
 
@@ -35,9 +34,9 @@ class CompareRun:
     def warnings(self) -> list[str]:
         return self.comparison.warnings()
 
-    def table(self) -> Table:
+    def table(self, *, wide: bool = False) -> FittedTable:
         labels, common = row_labels([row.key for row in self.comparison.rows])
-        return comparison_table(self.comparison, labels, common)
+        return comparison_table(self.comparison, labels, common, wide=wide)
 
     def verdict_line(self) -> str:
         """``PASS: ...`` or ``FAIL: ...``: the one line a CI log ends with."""

@@ -51,6 +51,17 @@ def nvidia_driver_version() -> str | None:
     return first[0].strip() if first else None
 
 
+def format_cudnn_version(number: int | None) -> str | None:
+    """cuDNN's version integer as people write it: 92400 -> ``9.24.0``, 8907 -> ``8.9.7`` (None stays None).
+
+    From cuDNN 9 the integer is major * 10000 + minor * 100 + patch; before, major * 1000 + minor * 100 + patch.
+    """
+    if number is None:
+        return None
+    major, rest = divmod(number, 10000) if number >= 90000 else divmod(number, 1000)
+    return f"{major}.{rest // 100}.{rest % 100}"
+
+
 def collect_environment(device: torch.device | str | None = None) -> dict[str, Any]:
     """A flat, JSON-ready description of the software and the device that ran (or will run) a benchmark."""
     device = torch.device(device) if device is not None else None
@@ -71,6 +82,7 @@ def collect_environment(device: torch.device | str | None = None) -> dict[str, A
         "cuda_runtime": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
     }
+    env["cudnn_version"] = format_cudnn_version(env["cudnn"])
     if device is None:
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     env["device_type"] = device.type

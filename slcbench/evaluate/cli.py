@@ -7,12 +7,12 @@ from typing import Annotated
 
 import typer
 
-from slcbench.console import report_console, warn
+from slcbench.console import print_table, report_console, warn
 from slcbench.evaluate.blocks import BLOCKS
 from slcbench.evaluate.evaluation import DEFAULT_RECALLS, EvaluateConfig, EvaluateDevice, metric_settings
 from slcbench.evaluate.metrics import AuprcMethod
 from slcbench.evaluate.run import evaluate_files
-from slcbench.options import ForceOption, friendly_errors
+from slcbench.options import ForceOption, WideOption, friendly_errors
 
 BLOCKS_HELP = (
     "Blocks to compute, comma-separated: "
@@ -91,6 +91,7 @@ def evaluate(
         ),
     ] = EvaluateDevice.cpu,
     force: ForceOption = False,
+    wide: WideOption = False,
 ) -> None:
     """SLC metrics of saved logits: can the logit of class j alone, thresholded, tell class j?
 
@@ -113,7 +114,7 @@ def evaluate(
         device=device,
     )
     run = evaluate_files(config, warn=warn)
-    report_console().print(run.table())
+    print_table(report_console(), run.table(wide=wide), wide=wide)
     run.write()
 
 

@@ -10,9 +10,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
-from rich.table import Table
-
-from slcbench.console import shown
+from slcbench.console import ColumnSpec, FittedTable, shown
 from slcbench.evaluate.blocks import BLOCKS, Block
 from slcbench.evaluate.evaluation import EvaluationResult
 from slcbench.evaluate.metrics import AuprcMethod, Column
@@ -160,12 +158,25 @@ def _cell(value: float, best: float, percent: bool = False) -> str:
     return f"[bold]{text}[/bold]" if value == best else text
 
 
-def evaluation_table(results: Sequence[EvaluationResult], *, baseline_names: Sequence[str] = ()) -> Table:
+# Where a column may be left out at a narrow console: the SLC block never; the others block by block.
+_BLOCK_PRIORITY = {"slc": 0, "all_logits": 1, "pols": 2, "self_normalization": 3}
+CLASSES_PRIORITY = 4
+EVALUATE_MORE = "--wide, or --json"
+
+
+def evaluation_table(
+    results: Sequence[EvaluationResult],
+    *,
+    baseline_names: Sequence[str] = (),
+    wide: bool = False,
+    more: str = EVALUATE_MORE,
+) -> FittedTable:
     """One row per result with 1 - metric (lower is better; raw columns as their header says).
 
     The best value of each column is bold. With ``baseline_names`` the baseline rows come first, then
     the others, then the paper's "mean relative improvement" row (see ``mean_relative_improvement``)
-    in the columns the paper defines it for, and a dash elsewhere.
+    in the columns the paper defines it for, and a dash elsewhere. Columns that do not fit the console
+    are left out, the SLC block's last (``wide``: none; ``more`` says where they are).
     """
     baseline, others = _split(results, baseline_names)
     ordered = baseline + others
@@ -174,11 +185,14 @@ def evaluation_table(results: Sequence[EvaluationResult], *, baseline_names: Seq
     best = [c.best([row[i] for row in values]) for i, c in enumerate(columns)]
     rows = paper_rows(results, baseline_names)
     row_names, folder = without_shared_folder([r.name for r in ordered])
-    table = Table(title=_title(columns), caption=_caption(ordered[0], folder, rows is not None))
-    table.add_column("logits", overflow="fold")
-    table.add_column("classes\nevaluated", justify="right")
-    for column in columns:
-        table.add_column(column.header, justify="right")
+    specs = [
+        ColumnSpec("logits", justify="left", flexible=True),
+        ColumnSpec("classes\nevaluated", priority=CLASSES_PRIORITY),
+        *(ColumnSpec(c.header, priority=_BLOCK_PRIORITY.get(c.block.key, CLASSES_PRIORITY)) for c in columns),
+    ]
+    table = FittedTable(
+        specs, wide=wide, more=more, title=_title(columns), caption=_caption(ordered[0], folder, rows is not None)
+    )
     for position, (result, name, row) in enumerate(zip(ordered, row_names, values, strict=True)):
         if baseline and position == len(baseline):
             table.add_section()
@@ -196,20 +210,23 @@ def evaluation_table(results: Sequence[EvaluationResult], *, baseline_names: Seq
     return table
 
 
-def table_ii(results: Sequence[EvaluationResult], *, baseline_names: Sequence[str] = ()) -> Table | None:
+def table_ii(
+    results: Sequence[EvaluationResult], *, baseline_names: Sequence[str] = (), wide: bool = False
+) -> FittedTable | None:
     """The paper's Table II: the mean of the PoLS runs' single-logit metrics beside each baseline
     file's all-logits metrics (1 - value); None without baseline and other files or without both blocks."""
     rows = paper_rows(results, baseline_names)
     if rows is None or not rows.all_logits:
         return None
     columns = [c for c in _table_columns(results[0]) if c.block.key == "slc"]
-    table = Table(
+    specs = [ColumnSpec("method", justify="left", flexible=True)]
+    specs += [ColumnSpec(f"1-{column.column.label}") for column in columns]
+    table = FittedTable(
+        specs,
+        wide=wide,
         title="Single logit vs all logits (the paper's Table II): 1 - value, lower is better",
         caption="PoLS runs: the files not given with --baseline; the baselines' all-logits values rank by softmax",
     )
-    table.add_column("method", overflow="fold")
-    for column in columns:
-        table.add_column(f"1-{column.column.label}", justify="right")
     names, _ = without_shared_folder(list(rows.all_logits))
     lines = [("mean of PoLS runs, single logit", rows.pols_mean)] + [
         (f"{shown(name)}, all logits", values) for name, values in zip(names, rows.all_logits.values(), strict=True)

@@ -12,7 +12,7 @@ from rich.console import Group
 
 from slcbench.errors import SlcbenchError
 from slcbench.evaluate.evaluation import EvaluateConfig, EvaluationResult, evaluate_file
-from slcbench.evaluate.report import evaluation_table, paper_rows, table_ii
+from slcbench.evaluate.report import EVALUATE_MORE, evaluation_table, paper_rows, table_ii
 from slcbench.formats import Output
 from slcbench.io import write_outputs
 
@@ -44,10 +44,11 @@ class EvaluateRun:
         columns = ["file", *self.results[0].per_class.columns]
         return pd.concat([r.per_class.assign(file=r.name) for r in self.results], ignore_index=True)[columns]
 
-    def table(self) -> Group:
-        """The metrics table and, with baseline and other files, the paper's Table II below it."""
-        tables = [evaluation_table(self.results, baseline_names=self.baseline_names)]
-        second = table_ii(self.results, baseline_names=self.baseline_names)
+    def table(self, *, wide: bool = False, more: str = EVALUATE_MORE) -> Group:
+        """The metrics table and, with baseline and other files, the paper's Table II below it (``wide``:
+        every column, however wide; ``more``: where the columns left out are, said below the table)."""
+        tables = [evaluation_table(self.results, baseline_names=self.baseline_names, wide=wide, more=more)]
+        second = table_ii(self.results, baseline_names=self.baseline_names, wide=wide)
         return Group(*tables, *([second] if second is not None else []))
 
     def write(self) -> list[Path]:

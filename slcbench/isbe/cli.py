@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from slcbench.console import TaskProgress, print_written, report_console
+from slcbench.console import TaskProgress, print_table, print_written, report_console
 from slcbench.device import DeviceChoice
 from slcbench.isbe.config import (
     DEFAULT_BATCH_SIZE,
@@ -21,7 +21,7 @@ from slcbench.isbe.config import (
     DEFAULT_WARMUP_STEPS,
     IsbeDataset,
 )
-from slcbench.options import DeviceOption, OutputDirOption, friendly_errors
+from slcbench.options import DeviceOption, OutputDirOption, WideOption, friendly_errors
 
 
 def isbe(
@@ -75,6 +75,7 @@ def isbe(
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch \\[default: torch's choice].")] = None,
     output: OutputDirOption = Path("runs"),
     plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Write a learning-curve PNG per network.")] = True,
+    wide: WideOption = False,
     tiny: Annotated[
         bool, typer.Option("--tiny", help="Two seeds, two epochs of three steps: a seconds-long check (CI).")
     ] = False,
@@ -109,8 +110,8 @@ def isbe(
     console = report_console()
     with TaskProgress(console) as progress:
         run = run_isbe(config.tiny() if tiny else config, command=command, progress=progress)
-    for table in run.tables():
-        console.print(table)
+    for table in run.tables(wide=wide):
+        print_table(console, table, wide=wide)
     for line in run.notes():
         console.print(line)
     print_written(console, run.write())

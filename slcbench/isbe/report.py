@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from rich.table import Table
 
+from slcbench.console import ColumnSpec, FittedTable
 from slcbench.isbe.analysis import Analysis, DifferenceRow, SavingRow, comparison_label
 from slcbench.isbe.config import IsbeConfig, LossKind, LossOption, Network, Variant
 from slcbench.isbe.records import GroupResult
@@ -64,19 +64,28 @@ def run_header(config: IsbeConfig, device: str, examples: tuple[int, int, int], 
     )
 
 
-def time_table(analysis: Analysis, network: Network) -> Table:
+ISBE_MORE = "--wide, or the JSON/CSV"
+TIMES_PRIORITY = 10  # Table 1's times go before any share, which is the table's point
+
+
+def time_table(analysis: Analysis, network: Network, *, wide: bool = False) -> FittedTable:
     """Table 1 for one network: forward, backward time and backprop share per option, per variant."""
     rows = [row for row in analysis.times if row.variant.network is network]
     variants = list(dict.fromkeys(row.variant for row in rows))
-    table = Table(
+    specs = [ColumnSpec("option", justify="left", flexible=True)]
+    for index, variant in enumerate(variants):
+        specs += [
+            ColumnSpec(f"{variant.title}\n{header}", priority=TIMES_PRIORITY + index if times else index)
+            for header, times in (("fwd ms", True), ("back ms", True), ("share %", False))
+        ]
+    table = FittedTable(
+        specs,
+        wide=wide,
+        more=ISBE_MORE,
         title=f"Table 1 · {network.value} ({network.description}): median ms per step and backprop share "
         f"t_back / (t_fwd + t_back) %, [{_level(analysis)} interval]",
         title_justify="left",
     )
-    table.add_column("option")
-    for variant in variants:
-        for header in ("fwd ms", "back ms", "share %"):
-            table.add_column(f"{variant.title}\n{header}", justify="right")
     previous = None
     for option in dict.fromkeys(row.option for row in rows):
         cells = [option.title]
@@ -97,14 +106,14 @@ def _grid_table(
     rows: Sequence[SavingRow] | Sequence[DifferenceRow],
     cell: Callable[[Any], str],
     row_header: str = "ISBE − CE",
-) -> Table:
-    """Table 2 / Table 4 layout: one row per variant and comparison, one column per activation."""
+    wide: bool = False,
+) -> FittedTable:
+    """Table 2 / Table 4 layout: one row per variant and comparison, one column per activation (the first
+    activations kept where the console is narrow)."""
     activations = list(dict.fromkeys(row.option.activation for row in rows))
-    table = Table(title=title, title_justify="left")
-    table.add_column("network")
-    table.add_column(row_header)
-    for activation in activations:
-        table.add_column(str(activation), justify="right")
+    specs = [ColumnSpec("network", justify="left"), ColumnSpec(row_header, justify="left", flexible=True)]
+    specs += [ColumnSpec(str(activation), priority=index) for index, activation in enumerate(activations)]
+    table = FittedTable(specs, wide=wide, more=ISBE_MORE, title=title, title_justify="left")
     for variant in dict.fromkeys(row.variant for row in rows):
         in_variant = [row for row in rows if row.variant == variant]
         labels = [comparison_label(row.option, row.baseline) for row in in_variant]
@@ -121,7 +130,7 @@ def _grid_table(
     return table
 
 
-def saving_table(analysis: Analysis) -> Table:
+def saving_table(analysis: Analysis, *, wide: bool = False) -> FittedTable:
     """Table 2: change of the backprop share (points) and the forward + backward time saved, ISBE vs CE."""
     return _grid_table(
         f"Table 2 · ISBE − CE: change of backprop share, percentage points [{_level(analysis)} interval] "
@@ -131,17 +140,17 @@ def saving_table(analysis: Analysis) -> Table:
             _verdict_cell(fmt_interval(row.share_change_pts, 2, signed=True), row.verdict)
             + f"\nsaves {fmt_interval(row.saving_pct, 1, signed=True)}"
         ),
+        wide=wide,
     )
 
 
-def accuracy_table(analysis: Analysis) -> Table:
+def accuracy_table(analysis: Analysis, *, wide: bool = False) -> FittedTable:
     """Table 3: test accuracy per option and variant, mean over seeds [t interval]."""
     variants = list(dict.fromkeys(row.variant for row in analysis.accuracy))
     title = f"Table 3 · test accuracy %, mean over seeds [{_level(analysis)} t interval]"
-    table = Table(title=title, title_justify="left")
-    table.add_column("option")
-    for variant in variants:
-        table.add_column(variant.title, justify="right")
+    specs = [ColumnSpec("option", justify="left", flexible=True)]
+    specs += [ColumnSpec(variant.title, priority=index) for index, variant in enumerate(variants)]
+    table = FittedTable(specs, wide=wide, more=ISBE_MORE, title=title, title_justify="left")
     for option in dict.fromkeys(row.option for row in analysis.accuracy):
         cells = [option.title]
         for variant in variants:
@@ -155,17 +164,18 @@ def _difference_cell(row: DifferenceRow) -> str:
     return _verdict_cell(fmt_interval(row.difference_pts, 1, signed=True), row.verdict)
 
 
-def difference_table(analysis: Analysis) -> Table:
+def difference_table(analysis: Analysis, *, wide: bool = False) -> FittedTable:
     """Table 4: test accuracy of ISBE − CE, paired by seed."""
     return _grid_table(
         "Table 4 · test accuracy, ISBE − CE, percentage points, paired by seed "
         f"[{_level(analysis)} t interval] ('+' ISBE better, '-' worse, '=' no difference)",
         analysis.differences,
         _difference_cell,
+        wide=wide,
     )
 
 
-def blur_table(analysis: Analysis) -> Table:
+def blur_table(analysis: Analysis, *, wide: bool = False) -> FittedTable:
     """The effect of blurred targets: test accuracy blurred − hard, paired by seed."""
     return _grid_table(
         "Blurred targets · ISBE test accuracy, blurred − hard targets (same activation and reduction), percentage "
@@ -173,15 +183,16 @@ def blur_table(analysis: Analysis) -> Table:
         analysis.blur,
         _difference_cell,
         row_header="targets",
+        wide=wide,
     )
 
 
-def tables(analysis: Analysis, networks: Sequence[Network]) -> list[Table]:
-    """Every table of a run, in the paper's order."""
-    out = [time_table(analysis, network) for network in networks]
-    out += [saving_table(analysis), accuracy_table(analysis), difference_table(analysis)]
+def tables(analysis: Analysis, networks: Sequence[Network], *, wide: bool = False) -> list[FittedTable]:
+    """Every table of a run, in the paper's order (``wide``: every column, however wide)."""
+    out = [time_table(analysis, network, wide=wide) for network in networks]
+    out += [table(analysis, wide=wide) for table in (saving_table, accuracy_table, difference_table)]
     if analysis.blur:
-        out.append(blur_table(analysis))
+        out.append(blur_table(analysis, wide=wide))
     return out
 
 

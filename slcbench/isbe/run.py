@@ -11,9 +11,8 @@ from typing import Any
 
 import pandas as pd
 import torch
-from rich.table import Table
 
-from slcbench.console import Progress, render_text
+from slcbench.console import FittedTable, Progress, render_text
 from slcbench.device import resolve_device
 from slcbench.env.collect import collect_environment
 from slcbench.errors import SlcbenchError
@@ -111,8 +110,8 @@ class IsbeRun:
                 )
         return pd.DataFrame(rows)
 
-    def tables(self) -> list[Table]:
-        return tables(self.analysis, self.config.networks)
+    def tables(self, *, wide: bool = False) -> list[FittedTable]:
+        return tables(self.analysis, self.config.networks, wide=wide)
 
     def notes(self) -> list[str]:
         """The paper's claims beside ours, and what CPU times can show."""
@@ -121,7 +120,7 @@ class IsbeRun:
 
     def text(self) -> str:
         """The tables and notes as plain text, with the command that made them."""
-        body = "\n".join(render_text(table, width=200) for table in self.tables())
+        body = "\n".join(render_text(table, width=200) for table in self.tables(wide=True))
         return f"$ {self.command}\n\n{body}\n" + "\n".join(self.notes()) + f"\n\nwall time {self.wall_s:.0f} s\n"
 
     def write(self) -> list[Path]:

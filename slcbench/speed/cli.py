@@ -8,9 +8,17 @@ from typing import Annotated
 
 import typer
 
-from slcbench.console import TaskProgress, print_written, report_console, warn
+from slcbench.console import TaskProgress, print_table, print_written, report_console, warn
 from slcbench.device import DeviceChoice
-from slcbench.options import EXIT_INTERRUPTED, DeviceOption, OutputDirOption, SeedOption, fail, friendly_errors
+from slcbench.options import (
+    EXIT_INTERRUPTED,
+    DeviceOption,
+    OutputDirOption,
+    SeedOption,
+    WideOption,
+    fail,
+    friendly_errors,
+)
 from slcbench.speed.config import Precision
 from slcbench.speed.protocol import CPU_QUICK_PROTOCOL as CPU
 from slcbench.speed.protocol import PAPER_PROTOCOL as PAPER
@@ -157,6 +165,7 @@ def speed(
         typer.Option("--time-limit", help="--executor slurm: minutes per array task (default: 60)."),
     ] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help=RESUME_HELP)] = None,
+    wide: WideOption = False,
 ) -> None:
     """Forward time with a top layer of 1 (SLC) or k units: the paper's Table III on this machine."""
     from slcbench.speed.config import ExecutorSettings, SpeedConfig, SpeedOutputs, SweepResume
@@ -208,7 +217,7 @@ def speed(
             )
     except SweepInterrupted as stop:
         raise fail(stop.saved(outputs), code=EXIT_INTERRUPTED) from None
-    console.print(run.table())
+    print_table(console, run.table(wide=wide), wide=wide)
     print_written(console, run.write(outputs))
     for line in run.notes():
         console.print(f"[yellow]{line}[/]")

@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
-
 from slcbench.class_counts import format_class_count
-from slcbench.console import shown
+from slcbench.console import ColumnSpec, FittedTable, shown
 from slcbench.paper import PAPER_GPU, PAPER_TABLE_III_SECONDS
 from slcbench.results import Head, SpeedRow, Status, Timing
 from slcbench.speed.config import SpeedConfig
@@ -172,39 +170,40 @@ def _iqr_cell(row: SpeedRow) -> str:
     return f"[yellow]{row.iqr_pct:.2f}[/]" if _over_spread_target(row) else f"{row.iqr_pct:.2f}"
 
 
-# Header, value, and when the column is shown (None: always); columns that no row fills are left out.
-_SPEED_COLUMNS: list[tuple[str, Callable[[SpeedRow], str], Callable[[SpeedRow], bool] | None]] = [
-    ("ms/batch", lambda r: _fmt(r.batch_ms), None),
-    ("ms/ex", lambda r: _fmt(r.example_ms, 4), None),
-    ("IQR %", _iqr_cell, None),
+# Header, value, when the column is shown (None: always; columns that no row fills are left out), and its
+# priority: 0 always printed, higher left out first where the console is narrow (the CSV and JSON have all).
+_SPEED_COLUMNS: list[tuple[str, Callable[[SpeedRow], str], Callable[[SpeedRow], bool] | None, int]] = [
+    ("ms/batch", lambda r: _fmt(r.batch_ms), None, 0),
+    ("ms/ex", lambda r: _fmt(r.example_ms, 4), None, 0),
+    ("IQR %", _iqr_cell, None, 3),
     # a sample that timed a block of batches: its IQR is then that of block means
     (
         "batches/sample",
         lambda r: "—" if r.calls_per_sample is None else str(r.calls_per_sample),
         lambda r: (r.calls_per_sample or 1) > 1,
+        8,
     ),
-    ("speedup", lambda r: _fmt_speedup(r.speedup), None),
-    ("95% CI", _speedup_ci_cell, lambda r: r.speedup_ci is not None),
-    ("paper ms/ex", lambda r: _fmt(r.paper_example_ms, 1), lambda r: r.paper_example_ms is not None),
-    ("paper speedup", lambda r: _fmt_speedup(r.paper_speedup), lambda r: r.paper_speedup is not None),
-    ("head ms", lambda r: _fmt(r.head_ms), None),
-    ("head floor ms", lambda r: _fmt(r.head_floor_ms), lambda r: r.head_floor_ms is not None),
-    ("peak MiB", lambda r: _fmt(r.peak_mem_mib, 0), lambda r: r.peak_mem_mib is not None),
-    ("SM MHz", lambda r: _sm_clock_cell(r), lambda r: r.sm_clock_mhz is not None),
-    ("mJ/batch", lambda r: _fmt(r.energy_mj_per_batch, 1), lambda r: r.energy_mj_per_batch is not None),
-    ("energy ratio", lambda r: _fmt_speedup(r.energy_ratio), lambda r: r.energy_ratio is not None),
+    ("speedup", lambda r: _fmt_speedup(r.speedup), None, 0),
+    ("95% CI", _speedup_ci_cell, lambda r: r.speedup_ci is not None, 1),
+    ("paper ms/ex", lambda r: _fmt(r.paper_example_ms, 1), lambda r: r.paper_example_ms is not None, 2),
+    ("paper speedup", lambda r: _fmt_speedup(r.paper_speedup), lambda r: r.paper_speedup is not None, 2),
+    ("head ms", lambda r: _fmt(r.head_ms), None, 4),
+    ("head floor ms", lambda r: _fmt(r.head_floor_ms), lambda r: r.head_floor_ms is not None, 6),
+    ("peak MiB", lambda r: _fmt(r.peak_mem_mib, 0), lambda r: r.peak_mem_mib is not None, 5),
+    ("SM MHz", lambda r: _sm_clock_cell(r), lambda r: r.sm_clock_mhz is not None, 7),
+    ("mJ/batch", lambda r: _fmt(r.energy_mj_per_batch, 1), lambda r: r.energy_mj_per_batch is not None, 5),
+    ("energy ratio", lambda r: _fmt_speedup(r.energy_ratio), lambda r: r.energy_ratio is not None, 5),
 ]
+SPEED_MORE = "--wide, or the CSV/JSON"
 
 
-def speed_table(rows: Sequence[SpeedRow], *, title: str) -> Table:
-    """Table III layout: one row per (architecture, classes, head), the paper's value beside ours."""
-    columns = [(h, get) for h, get, shown in _SPEED_COLUMNS if shown is None or any(map(shown, rows))]
-    table = Table(title=title, title_justify="left")
-    table.add_column("arch", justify="left")
-    table.add_column("k", justify="right")
-    table.add_column("head", justify="left")
-    for header, _ in columns:
-        table.add_column(header, justify="right")
+def speed_table(rows: Sequence[SpeedRow], *, title: str, wide: bool = False) -> FittedTable:
+    """Table III layout: one row per (architecture, classes, head), the paper's value beside ours; the
+    columns that do not fit the console are left out (``wide``: none)."""
+    columns = [(h, get, p) for h, get, shown, p in _SPEED_COLUMNS if shown is None or any(map(shown, rows))]
+    specs = [ColumnSpec("arch", justify="left"), ColumnSpec("k"), ColumnSpec("head", justify="left")]
+    specs += [ColumnSpec(header, priority=priority) for header, _, priority in columns]
+    table = FittedTable(specs, wide=wide, more=SPEED_MORE, title=title, title_justify="left")
     previous_arch = None
     for row in rows:
         if previous_arch is not None and row.arch != previous_arch:
@@ -215,7 +214,7 @@ def speed_table(rows: Sequence[SpeedRow], *, title: str) -> Table:
             label = "[bold red]OOM[/]" if row.status is Status.oom else "[bold red]failed[/]"
             table.add_row(*cells, label, *["—"] * (len(columns) - 1))
         else:
-            table.add_row(*cells, *(get(row) for _, get in columns))
+            table.add_row(*cells, *(get(row) for _, get, _ in columns))
     return table
 
 

@@ -16,9 +16,8 @@ from typing import Any
 
 import pandas as pd
 import torch
-from rich.table import Table
 
-from slcbench.console import Progress
+from slcbench.console import FittedTable, Progress
 from slcbench.device import cpu_threads
 from slcbench.env.collect import collect_environment
 from slcbench.io import timestamp, write_new_results
@@ -72,9 +71,11 @@ class SpeedRun:
             lines.append(line)
         return pd.DataFrame(lines)
 
-    def table(self) -> Table:
+    def table(self, *, wide: bool = False) -> FittedTable:
         return speed_table(
-            self.rows, title=f"Forward time, {self.config.timing.value} timing, {self.config.precision.value}"
+            self.rows,
+            title=f"Forward time, {self.config.timing.value} timing, {self.config.precision.value}",
+            wide=wide,
         )
 
     def notes(self) -> list[str]:

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
-from slcbench.console import TaskProgress, print_written, report_console
+from slcbench.console import TaskProgress, print_table, print_written, report_console
 from slcbench.device import DeviceChoice
-from slcbench.options import DeviceOption, ForceOption, SeedOption, friendly_errors
+from slcbench.options import DeviceOption, ForceOption, SeedOption, WideOption, friendly_errors
 from slcbench.train.config import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MARGIN,
@@ -131,6 +131,7 @@ def train(
     device: DeviceOption = DeviceChoice.auto,
     seed: SeedOption = 0,
     force: ForceOption = False,
+    wide: WideOption = False,
     list_losses: Annotated[
         bool, typer.Option("--list-losses", callback=_list_losses, is_eager=True, help="List the losses and exit.")
     ] = False,
@@ -159,11 +160,12 @@ def train(
         force=force,
     )
     console = report_console()
-    params = {k: v for k, v in ctx.params.items() if k != "list_losses"}
+    params = {k: v for k, v in ctx.params.items() if k not in ("list_losses", "wide")}
     with TaskProgress(console) as progress:
         run = run_training(job, command=command_line("slcbench train", params), progress=progress)
-    if run.table() is not None:
-        console.print(run.table())
+    table = run.table(wide=wide)
+    if table is not None:
+        print_table(console, table, wide=wide)
         print_written(console, run.write())
 
 

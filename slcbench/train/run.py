@@ -35,6 +35,8 @@ from slcbench.train.data import DataSplits, load_dataset
 from slcbench.train.losses import LOSSES, losses_to_train
 from slcbench.train.training import TrainResult, train_with_lr_search
 
+TRAIN_MORE = "--wide, or table.csv"
+
 
 def training_job(
     *,
@@ -92,8 +94,9 @@ class TrainRun:
     command: str
     evaluation: EvaluateRun | None = field(default=None)
 
-    def table(self) -> Group | None:
-        return self.evaluation.table() if self.evaluation is not None else None
+    def table(self, *, wide: bool = False) -> Group | None:
+        """Table I (and Table II) of the trained losses; None for one loss."""
+        return self.evaluation.table(wide=wide, more=TRAIN_MORE) if self.evaluation is not None else None
 
     def summary_rows(self) -> list[dict[str, Any]]:
         """One flat row per trained loss (settings, accuracies, every block's metrics) for table.csv."""
@@ -134,7 +137,7 @@ class TrainRun:
             return []
         return write_outputs(
             [
-                Output(paths[0], "txt", f"$ {self.command}\n\n{render_text(table, width=200)}"),
+                Output(paths[0], "txt", f"$ {self.command}\n\n{render_text(self.table(wide=True), width=200)}"),
                 Output(paths[1], "csv", pd.DataFrame(self.summary_rows())),
                 Output(paths[2], "json", self.summary()),
             ],

@@ -48,3 +48,21 @@ def test_env_on_cuda_without_cuda_is_a_one_line_error():
     assert result.stderr.strip().splitlines() == [
         "slcbench: error: --device cuda was requested but no CUDA device is available"
     ]
+
+
+def test_cudnn_versions_are_written_as_people_write_them():
+    from slcbench.env.collect import format_cudnn_version
+
+    assert format_cudnn_version(92400) == "9.24.0"  # cuDNN 9: major * 10000 + minor * 100 + patch
+    assert format_cudnn_version(90100) == "9.1.0"
+    assert format_cudnn_version(8907) == "8.9.7"  # cuDNN 8 and older: major * 1000 + minor * 100 + patch
+    assert format_cudnn_version(7605) == "7.6.5"
+    assert format_cudnn_version(None) is None
+
+
+def test_env_keeps_cudnns_integer_in_json_and_shows_the_version_in_the_table():
+    env = json.loads(runner.invoke(app, ["env", "--json", "--device", "cpu"]).stdout)
+    assert "cudnn" in env and "cudnn_version" in env
+    table = runner.invoke(app, ["env", "--device", "cpu"], env={"COLUMNS": "200"}).stdout
+    if env["cudnn"] is not None:
+        assert env["cudnn_version"] in table and str(env["cudnn"]) not in table
