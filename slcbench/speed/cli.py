@@ -62,7 +62,7 @@ ENERGY_HELP = (
 EXECUTOR_HELP = (
     "Where each configuration (an architecture with all its rows) is measured: inline (this process), process "
     "(a fresh process each; one per GPU at once), ray (Ray tasks, a fresh worker each), slurm (a submitit job "
-    "array); ray and slurm need pip install 'slcbench[cluster]'. Default: process on CUDA, inline on the CPU."
+    "array); ray and slurm need pip install 'slcbench\\[cluster]'. Default: process on CUDA, inline on the CPU."
 )
 PARALLEL_HELP = (
     "Configurations measured at once, at most (default: process: one per GPU, 1 on the CPU; ray: every GPU "
