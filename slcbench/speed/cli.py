@@ -156,7 +156,7 @@ def speed(
         int | None,
         typer.Option("--time-limit", help="--executor slurm: minutes per array task (default: 60)."),
     ] = None,
-    resume: Annotated[Path | None, typer.Option("--resume", help=RESUME_HELP)] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", metavar="FILE", help=RESUME_HELP)] = None,
 ) -> None:
     """Forward time with a top layer of 1 (SLC) or k units: the paper's Table III on this machine."""
     from slcbench.speed.config import ExecutorSettings, SpeedConfig, SpeedOutputs, SweepResume
