@@ -2,8 +2,12 @@
 by half, shows a value placeholder only where an option takes a value, and writes arguments as FILES...."""
 
 import json
+import os
 import re
+import shutil
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import typer
@@ -11,6 +15,7 @@ from typer.testing import CliRunner
 
 from slcbench.cli import app, main
 
+ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = [None, "speed", "evaluate", "train", "isbe", "compare", "env"]
 TYPER_PLACEHOLDER = re.compile(r"<(bool|str|int|float|path|list\[\w+\])>")
 
@@ -105,3 +110,40 @@ def test_a_flag_takes_no_value(monkeypatch, capsys):
     code, out, err = run_main(monkeypatch, capsys, "env", "--json")
     assert code == 0, err
     assert isinstance(json.loads(out), dict)
+
+
+def test_completion_answers_bash_zsh_and_fish(monkeypatch, capsys):
+    cases = [
+        ({"_SLCBENCH_COMPLETE": "complete_bash", "COMP_WORDS": "slcbench ev", "COMP_CWORD": "1"}, "evaluate"),
+        ({"_SLCBENCH_COMPLETE": "complete_bash", "COMP_WORDS": "slcbench env --device ", "COMP_CWORD": "3"}, "cuda"),
+        ({"_SLCBENCH_COMPLETE": "complete_zsh", "_TYPER_COMPLETE_ARGS": "slcbench ev"}, '"evaluate"'),
+        (
+            {"_SLCBENCH_COMPLETE": "complete_fish", "_TYPER_COMPLETE_ARGS": "slcbench ev"}
+            | {"_TYPER_COMPLETE_FISH_ACTION": "get-args"},
+            "evaluate\t",
+        ),
+    ]
+    for env, expected in cases:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        code, out, err = run_main(monkeypatch, capsys)
+        assert code == 0 and expected in out, (env, out, err)
+        for key in env:
+            monkeypatch.delenv(key)
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_the_bash_script_completes_a_command_name(tmp_path):
+    # The script `slcbench --show-completion` prints, sourced in bash, with `slcbench` this checkout.
+    wrapper = tmp_path / "slcbench"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m slcbench "$@"\n')
+    wrapper.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(ROOT)}
+    script = subprocess.run(
+        ["slcbench"], env={**env, "_SLCBENCH_COMPLETE": "source_bash"}, capture_output=True, text=True, check=True
+    ).stdout
+    (tmp_path / "completion.bash").write_text(script)
+    probe = f'source "{tmp_path}/completion.bash"; COMP_WORDS=(slcbench ev); COMP_CWORD=1; '
+    probe += '_slcbench_completion slcbench; echo "${COMPREPLY[*]}"'
+    result = subprocess.run(["bash", "-c", probe], env=env, capture_output=True, text=True, check=True, timeout=60)
+    assert result.stdout.split() == ["evaluate"], result
