@@ -32,14 +32,7 @@ from slcbench.options import EXIT_INTERRUPTED, EXIT_OUTPUT_CLOSED, EXIT_OUTPUT_F
 from slcbench.speed.cli import speed_command
 from slcbench.train.cli import train_command
 
-# Help screens
-#
-# typer's own rich help (typer >= 0.2x, on its vendored click) shows a value placeholder built from the
-# annotation for every option, flags included (`--json <bool>`), writes a required argument as `{files}...`
-# and squeezes six table columns (option, short, negative option, short, type, help) so that the help text
-# gets ~17 columns at 80. These classes draw the same panels with two columns (names with their metavar,
-# help) and click's metavars (TEXT, INTEGER, [a|b], FILES...), on every typer release we support.
-
+# typer's own help shows `--json <bool>`, `{files}...` and ~17 columns of help text at 80: slcbench draws its own.
 HELP_MAX_WIDTH = 120  # help wider than this is hard to read on a wide terminal
 _TYPE_METAVARS = {"str": "TEXT", "int": "INTEGER", "float": "FLOAT", "path": "PATH", "bool": "BOOLEAN"}
 
@@ -66,12 +59,14 @@ def option_metavar(param: Any, ctx: Any) -> str:
     return " ".join(_TYPE_METAVARS.get(word, word.upper()) for word in inner.split()) + repeat
 
 
-def argument_metavar(param: Any) -> str:
-    """An argument as click writes it in usage lines: FILES..., [NAME]."""
-    name = str(param.metavar or (param.name or "").upper())
-    if not param.required:
-        name = f"[{name}]"
-    return name + ("..." if param.nargs != 1 else "")
+def argument_name(param: Any) -> str:
+    """An argument as click names it: FILES... (its metavar, or its name in capitals; ... when it repeats)."""
+    return str(param.metavar or (param.name or "").upper()) + ("..." if param.nargs != 1 else "")
+
+
+def argument_usage(param: Any) -> str:
+    """An argument in a usage line: FILES..., [NAME] when it may be left out."""
+    return argument_name(param) if param.required else f"[{argument_name(param)}]"
 
 
 def _paragraphs(text: str) -> list[str]:
@@ -101,9 +96,7 @@ def _param_row(param: Any, ctx: Any) -> tuple[Text, Text] | None:
     full = record[1] or ""
     extras = full[len(base) :].strip() if full.startswith(base) else ""
     if param.param_type_name == "argument":
-        return Text(argument_metavar(param).removeprefix("[").replace("]", "", 1), style="bold cyan"), _help_text(
-            base, extras
-        )
+        return Text(argument_name(param), style="bold cyan"), _help_text(base, extras)
     names = Text(", ".join(sorted(param.opts, key=lambda opt: (opt.startswith("--"), len(opt)))), style="bold cyan")
     if param.secondary_opts:
         names.append(" / ")
@@ -135,7 +128,15 @@ def _panel(title: str, rows: list[tuple[Text, Text]], width: int) -> Panel:
 
 
 def print_help(command: Any, ctx: Any) -> None:
-    """Usage, description, then panels of arguments, options and commands, in the terminal's width (<= 120)."""
+    """Usage, description, then panels of arguments, options and commands, in the terminal's width (<= 120).
+
+    typer >= 0.2x draws help from its vendored click, where no parameter has click's ``make_metavar``:
+    ``rich_utils._print_options_panel`` shows ``TyperOption.display_type_rich`` (``<bool>``, ``<str>``, built
+    from the annotation) for every option, flags included, and ``TyperArgument._usage_display_name`` writes a
+    required argument as ``{name}`` in lower case. Its table has six columns (option, short, negative option,
+    short, type, help) that rich collapses to equal widths when the line is short, which cuts names with "…".
+    Here: two columns, click's metavars (TEXT, INTEGER, [a|b]; none for a flag) and FILES... in usage lines.
+    """
     console = Console(highlight=False)
     width = min(ctx.terminal_width or console.width, ctx.max_content_width or HELP_MAX_WIDTH)
     console = Console(highlight=False, width=width)
@@ -178,7 +179,7 @@ class SlcbenchCommand(TyperCommand):
 
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         pieces = [self.options_metavar] if self.options_metavar else []
-        return pieces + [argument_metavar(p) for p in self.get_params(ctx) if p.param_type_name == "argument"]
+        return pieces + [argument_usage(p) for p in self.get_params(ctx) if p.param_type_name == "argument"]
 
 
 class SlcbenchGroup(TyperGroup):
