@@ -13,10 +13,10 @@ from typing import Protocol
 import rich.progress
 import typer
 from rich.cells import cell_len
-from rich.console import Console, ConsoleOptions, JustifyMethod, RenderResult
+from rich.console import Console, ConsoleOptions, JustifyMethod, RenderableType, RenderResult
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.progress import BarColumn, MofNCompleteColumn, ProgressColumn, Task, TaskID, TextColumn
+from rich.table import Column, Table
 from rich.text import Text
 
 from slcbench.errors import printable
@@ -61,19 +61,44 @@ class Progress(Protocol):
     def note(self, line: str) -> None: ...
 
 
-class TaskProgress:
-    """A transient progress bar: the header line once, then the step under way, steps done, time taken.
+def _clock(seconds: float) -> str:
+    minutes, second = divmod(int(seconds), 60)
+    hours, minute = divmod(minutes, 60)
+    return f"{hours}:{minute:02d}:{second:02d}"
 
-    Used as a context manager so that the bar is removed however the work ends.
+
+class TimesColumn(ProgressColumn):
+    """Time taken and time left ("0:00:12, ETA 0:01:23"), the latter from the mean time of the steps done so far.
+
+    rich's TimeRemainingColumn estimates from the last 30 s of steps, and shows nothing when a step (a speed
+    row, a training run) takes longer than that.
+    """
+
+    def render(self, task: Task) -> Text:
+        elapsed = (task.finished_time if task.finished else task.elapsed) or 0.0
+        left = "-:--:--"
+        if task.total is not None and task.completed > 0:
+            left = _clock(elapsed / task.completed * max(task.total - task.completed, 0))
+        return Text(f"{_clock(elapsed)}, ETA {left}", style="progress.remaining")
+
+
+class TaskProgress:
+    """A transient progress bar: the header line once, then the step under way, steps done of all (M/N), time
+    taken and an estimate of the time left.
+
+    Used as a context manager so that the bar is removed however the work ends. The step's label gives way
+    (cut with "…") before the counts and times do, so the bar stays on one line at 80 columns.
     """
 
     def __init__(self, console: Console) -> None:
         self.console = console
+        rest = console.width - 36  # what "123456/123456" and "0:00:12, ETA 0:01:23" leave of the line
+        label = max(10, rest * 2 // 3)
         self._progress = rich.progress.Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
+            TextColumn("{task.description}", table_column=Column(no_wrap=True, overflow="ellipsis", max_width=label)),
+            BarColumn(bar_width=max(5, min(40, rest - label))),
             MofNCompleteColumn(),
-            TimeElapsedColumn(),
+            TimesColumn(),
             console=console,
             transient=True,
         )
@@ -103,6 +128,10 @@ class TaskProgress:
     def note(self, line: str) -> None:
         """A line printed above the bar."""
         self.console.print(line)
+
+    def view(self) -> RenderableType:
+        """What the bar shows now (for tests: the live display draws it only on a terminal)."""
+        return self._progress.get_renderable()
 
 
 def render_text(renderable: object, *, width: int) -> str:

@@ -70,7 +70,7 @@ ENERGY_HELP = (
 EXECUTOR_HELP = (
     "Where each configuration (an architecture with all its rows) is measured: inline (this process), process "
     "(a fresh process each; one per GPU at once), ray (Ray tasks, a fresh worker each), slurm (a submitit job "
-    "array); ray and slurm need pip install 'slcbench[cluster]'. Default: process on CUDA, inline on the CPU."
+    "array); ray and slurm need pip install 'slcbench\\[cluster]'. Default: process on CUDA, inline on the CPU."
 )
 PARALLEL_HELP = (
     "Configurations measured at once, at most (default: process: one per GPU, 1 on the CPU; ray: every GPU "
@@ -164,7 +164,7 @@ def speed(
         int | None,
         typer.Option("--time-limit", help="--executor slurm: minutes per array task (default: 60)."),
     ] = None,
-    resume: Annotated[Path | None, typer.Option("--resume", help=RESUME_HELP)] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", metavar="FILE", help=RESUME_HELP)] = None,
     wide: WideOption = False,
 ) -> None:
     """Forward time with a top layer of 1 (SLC) or k units: the paper's Table III on this machine."""
