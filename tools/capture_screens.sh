@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=docs/screens
 runs=$(mktemp -d)  # the commands' own files: never in the checkout
-trap 'rm -rf "$runs"; tmux kill-session -t slcbench-screens 2>/dev/null || true' EXIT
+# A server of its own: it starts with this shell's environment (PATH, the virtual environment).
+tmux() { command tmux -L slcbench-screens "$@"; }
+trap 'rm -rf "$runs"; tmux kill-server 2>/dev/null || true' EXIT
 mkdir -p "$out"
 digits=results/train-digits
 quiet=results/cpu-2core/repeatability/quiet
