@@ -121,7 +121,7 @@ def _panel(title: str, rows: list[tuple[Text, Text]], width: int) -> Panel:
         if grid is None:
             grid = Table.grid(padding=(0, 0, 0, 2), collapse_padding=True)
             grid.add_column(width=column, no_wrap=True)
-            grid.add_column(width=inner - column - 2)
+            grid.add_column(width=inner - column - 2, overflow="fold")  # a long word folds, never cut
             parts.append(grid)
         grid.add_row(names, help_text)
     return Panel(Group(*parts), title=title, title_align="left", border_style="dim", width=width)
