@@ -28,7 +28,14 @@ from slcbench.compare.cli import compare_command
 from slcbench.env.cli import env_command
 from slcbench.evaluate.cli import evaluate_command
 from slcbench.isbe.cli import isbe_command
-from slcbench.options import EXIT_INTERRUPTED, EXIT_OUTPUT_CLOSED, EXIT_OUTPUT_FAILED, OutputClosed, fail
+from slcbench.options import (
+    EXIT_INTERRUPTED,
+    EXIT_OUTPUT_CLOSED,
+    EXIT_OUTPUT_FAILED,
+    OutputClosed,
+    fail,
+    interrupt_reported,
+)
 from slcbench.speed.cli import speed_command
 from slcbench.train.cli import train_command
 
@@ -243,6 +250,7 @@ def main() -> None:
     """
     if sys.stdout is None:
         raise SystemExit(EXIT_OUTPUT_CLOSED)
+    interrupt_reported.clear()
     try:
         try:
             code = app(prog_name="slcbench", standalone_mode=False)
@@ -270,4 +278,6 @@ def main() -> None:
         ctx = getattr(exc, "ctx", None)
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
         raise SystemExit(fail(message + hint, code=exit_code).exit_code) from None
+    if code == EXIT_INTERRUPTED and not interrupt_reported.is_set():
+        fail("interrupted", code=EXIT_INTERRUPTED)
     raise SystemExit(code or 0)

@@ -7,6 +7,7 @@ exit code 2; it never shows a traceback for a user's mistake.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -28,9 +29,16 @@ __all__ = ["EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "EXIT_OUTPUT_CLOSED", "EXIT_OUT
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# Set once an interrupt has been reported: typer turns a Ctrl-C that lands while it parses options
+# (it imports pydantic then) into exit code 130 without a word, and slcbench.cli.main says it then.
+interrupt_reported = threading.Event()
+
+
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
     """Print ``slcbench: error: message`` on one line of stderr and return the Exit to raise."""
     typer.echo(f"slcbench: error: {printable(message)}", err=True)
+    if code == EXIT_INTERRUPTED:
+        interrupt_reported.set()
     return typer.Exit(code)
 
 

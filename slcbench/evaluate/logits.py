@@ -100,7 +100,7 @@ def load_logits(
         raise SlcbenchError(f"{path}: not an .npz file (not a zip archive); expected np.savez output or .npy files")
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:  # e.g. a truncated file or a damaged directory
+    except _READ_ERRORS as exc:  # a truncated file, a damaged directory, a zip version Python cannot read
         raise SlcbenchError(f"{path}: damaged .npz (zip) file ({_first_line(exc)})") from None
     with archive:
         members = {name[: -len(".npy")]: name for name in archive.namelist() if name.endswith(".npy")}

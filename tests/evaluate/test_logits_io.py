@@ -97,6 +97,18 @@ def test_a_truncated_npz_is_one_clear_error(tmp_path, arrays):
             load_logits(broken)
 
 
+def test_a_zip_version_python_cannot_read_is_one_clear_error(tmp_path, arrays):
+    logits, labels = arrays
+    path = tmp_path / "v64.npz"
+    np.savez(path, logits=logits, labels=labels)
+    data = bytearray(path.read_bytes())
+    directory = data.index(b"PK\x01\x02")  # the first central-directory entry
+    data[directory + 6] = 64  # "version needed to extract": 6.4, above what zipfile reads
+    path.write_bytes(bytes(data))
+    with pytest.raises(SlcbenchError, match=r"damaged \.npz \(zip\) file \(zip file version 6\.4\)"):
+        load_logits(path)
+
+
 def test_a_stored_member_shorter_than_its_header_says_is_refused(tmp_path):
     # np.load refuses such a member ("EOF"); a memory map would read the next entry's bytes as logits.
     import io

@@ -69,11 +69,12 @@ def test_an_interrupt_while_replacing_puts_the_old_files_back(tmp_path, monkeypa
 def _wait_until_slcbench_runs(pid: int) -> None:
     """Until numpy is loaded: slcbench's code is then running. Before, a SIGINT meets only the
     interpreter's start-up, which ends the process with code 130 or by the signal, and prints nothing."""
-    maps = Path(f"/proc/{pid}/maps")
-    for _ in range(600):
+    maps, deadline = Path(f"/proc/{pid}/maps"), time.monotonic() + 120  # a loaded CI machine starts slowly
+    while time.monotonic() < deadline:
         if "_multiarray_umath" in maps.read_text():
             return
         time.sleep(0.01)
+    pytest.fail("slcbench evaluate did not load numpy within 120 s")
 
 
 def test_ctrl_c_of_a_real_evaluate_leaves_both_files_or_neither(tmp_path):
@@ -82,7 +83,7 @@ def test_ctrl_c_of_a_real_evaluate_leaves_both_files_or_neither(tmp_path):
     np.savez(tmp_path / "big.npz", logits=rng.normal(size=(n, k)).astype(np.float32), labels=rng.integers(0, k, n))
     out = tmp_path / "out"
     out.mkdir()
-    for delay in (0.0, 0.3, 0.8, 1.5, 2.5):
+    for delay in (0.0, 0.05, 0.3, 0.8, 1.2, 1.5, 2.5):  # from the command line's imports to the writing
         for stale in out.iterdir():
             stale.unlink()
         process = subprocess.Popen(
@@ -107,9 +108,10 @@ def test_ctrl_c_of_a_real_evaluate_leaves_both_files_or_neither(tmp_path):
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=120)
         written = sorted(p.name for p in out.iterdir())
-        if process.returncode == 0:  # it finished before the signal
-            assert written == ["r.csv", "r.json"]
+        if written:  # all written: the signal came after the writing, as late as the interpreter's exit
+            assert written == ["r.csv", "r.json"] and process.returncode in (0, 130, -signal.SIGINT), stderr
         else:
-            assert process.returncode == 130, stderr
+            if delay == 0.0 and not stderr and process.returncode in (130, -signal.SIGINT):
+                continue  # the documented start-up window: the interpreter ends before a word is said
+            assert process.returncode == 130, (delay, stderr)
             assert stderr.decode().strip().splitlines() == ["slcbench: error: interrupted"]
-            assert written == []
