@@ -2,6 +2,7 @@
 validity (clocks, throttling) and the power fitted from the energy counter."""
 
 import os
+import re
 import sys
 import time
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from slcbench.extras import install_command
 from slcbench.speed.nvml import (
     GPU_IDLE,
     GpuReading,
@@ -140,7 +142,7 @@ def test_there_is_no_nvml_on_the_cpu_or_without_nvidia_ml_py(monkeypatch):
         open_gpu(torch.device("cpu"))
     assert gpu_state(torch.device("cpu")) == {"nvml": False, "unavailable": "a CPU run"}
     monkeypatch.setitem(sys.modules, "pynvml", None)  # makes ``import pynvml`` raise ImportError
-    with pytest.raises(NvmlUnavailable, match=r"nvidia-ml-py is not installed: pip install 'slcbench\[gpu\]'"):
+    with pytest.raises(NvmlUnavailable, match=re.escape(f"nvidia-ml-py is not installed: {install_command('gpu')}")):
         open_gpu(torch.device("cuda"))
 
 
