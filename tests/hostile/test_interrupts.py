@@ -13,6 +13,7 @@ import pytest
 
 from slcbench import io
 from slcbench.formats import Output
+from tests.conftest import restore_ctrl_c
 from tests.hostile.conftest import ROOT
 
 
@@ -20,7 +21,7 @@ def _outputs(folder):
     return [Output(folder / "r.json", "json", {"a": 1}), Output(folder / "r.csv", "txt", "a\n1\n")]
 
 
-def test_ctrl_c_while_writing_is_held_until_every_file_is_in_place(tmp_path, monkeypatch):
+def test_ctrl_c_while_writing_is_held_until_every_file_is_in_place(tmp_path, monkeypatch, python_ctrl_c):
     real_fsync = os.fsync
 
     def fsync_then_ctrl_c(fd):
@@ -102,6 +103,7 @@ def test_ctrl_c_of_a_real_evaluate_leaves_both_files_or_neither(tmp_path):
             env={**os.environ, "PYTHONPATH": str(ROOT)},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            preexec_fn=restore_ctrl_c,
         )
         _wait_until_slcbench_runs(process.pid)
         time.sleep(delay)

@@ -23,6 +23,7 @@ from slcbench.cli import app
 from slcbench.compare.files import load_results
 from slcbench.extras import install_command
 from slcbench.results import SpeedRow
+from slcbench.speed import executors
 from slcbench.speed.config import ExecutorSettings, SpeedConfig
 from slcbench.speed.executors import (
     EXECUTORS,
@@ -36,6 +37,7 @@ from slcbench.speed.executors import (
 )
 from slcbench.speed.run import common_environment
 from slcbench.speed.worker import WorkerRecord, visible_gpu_index
+from tests.conftest import restore_ctrl_c
 
 runner = CliRunner()
 MODELS = "python:tests.speed.models"
@@ -267,6 +269,7 @@ def test_without_an_executor_option_the_cpu_runs_inline():
 )
 def test_executor_options_are_checked_before_any_work(tmp_path, monkeypatch, options, message):
     monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch here, whatever this machine has
+    monkeypatch.setattr(executors, "is_installed", lambda module: True)  # submitit or not: sbatch is missing
     result = runner.invoke(app, ["speed", "--arch", TINY, "--device", "cpu", *options, "-o", str(tmp_path / "o")])
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
@@ -294,7 +297,12 @@ def test_ctrl_c_stops_the_workers_and_leaves_a_resumable_file(tmp_path):
     archs = f"{TINY},{MODELS}:waits_to_be_interrupted"
     command = [sys.executable, "-m", "slcbench", "speed", "--arch", archs, *QUICK, "--executor", "process"]
     driver = subprocess.Popen(
-        [*command, "-o", str(tmp_path / "out")], env=env, stderr=subprocess.PIPE, text=True, start_new_session=True
+        [*command, "-o", str(tmp_path / "out")],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=restore_ctrl_c,
     )
     waiting = tmp_path / "waiting"
     deadline = time.monotonic() + 120
