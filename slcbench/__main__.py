@@ -16,9 +16,12 @@ def main() -> None:
         run_command_line()
     except KeyboardInterrupt:
         sys.stderr.write("slcbench: error: interrupted\n")
-        raise SystemExit(EXIT_INTERRUPTED) from None
-    finally:
         _forget_interrupts_seen_by_embedded_code()
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    except SystemExit as stop:
+        if stop.code == EXIT_INTERRUPTED:  # only an interrupted run can carry the mark
+            _forget_interrupts_seen_by_embedded_code()
+        raise
 
 
 def _forget_interrupts_seen_by_embedded_code() -> None:
