@@ -13,7 +13,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from slcbench.cli import app, main
+from slcbench.cli import app
+from tests.test_cli_entry import run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = [None, "speed", "evaluate", "train", "isbe", "compare", "env"]
@@ -93,14 +94,6 @@ def test_options_with_values_show_their_metavar_and_flags_none():
 def test_top_level_help_offers_shell_completion():
     screen = help_screen(None, 80)
     assert "--install-completion" in screen and "--show-completion" in screen
-
-
-def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["slcbench", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
 
 
 def test_a_flag_takes_no_value(monkeypatch, capsys):
