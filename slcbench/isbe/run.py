@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
 
 from slcbench.console import FittedTable, Progress, render_text
-from slcbench.device import resolve_device
+from slcbench.device import cpu_threads, resolve_device
 from slcbench.env.collect import collect_environment
 from slcbench.errors import SlcbenchError
 from slcbench.io import timestamp, write_new_results
@@ -141,24 +138,13 @@ class IsbeRun:
         return write_new_results(self.config.output, f"isbe-{self.config.dataset.value}", files)
 
 
-@contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
-    previous = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def run_isbe(config: IsbeConfig, *, command: str, progress: Progress) -> IsbeRun:
     """Train and time every option of ``config`` on every network variant and seed; ``command`` is recorded."""
     start = time.perf_counter()
     data = load_dataset(config.dataset.value, config.data_dir)
     device = resolve_device(config.device)
     options, variants = config.options(), config.variants()
-    with _torch_threads(config.threads):
+    with cpu_threads(config.threads):
         device_data = DeviceData.load(data, device, config.curve_examples)
         steps_per_epoch = device_data.steps_per_epoch(config)
         if config.epochs * steps_per_epoch - config.timed_from_step < 2:
