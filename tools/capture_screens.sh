@@ -15,7 +15,7 @@ quiet=results/cpu-2core/repeatability/quiet
 busy=results/cpu-2core/repeatability/busy
 
 declare -A screens=(
-  [speed]="slcbench speed -o $runs/speed-WIDTH"
+  [speed]="slcbench speed -o results/cpu-2core/screens"  # kept: the README quotes this run
   [evaluate]="slcbench evaluate $digits/self-norm.npz $digits/nce.npz $digits/batch-ce.npz --baseline $digits/cross-entropy.npz"
   [train]="slcbench train --loss all --steps 300 --out $runs/train-WIDTH"
   [compare]="slcbench compare $quiet/speed-20261201T161853Z.json $busy/speed-20261201T162007Z.json"
